@@ -1,0 +1,11 @@
+//! Ultra's simulation engine: model IR, distributions, counter-based sampling, rank
+//! correlation, the fused CPU executor and output statistics.
+//!
+//! A simulation is a pure function of (model, iterations, seed, sampling method): see
+//! [`simulate::simulate`].
+
+pub mod correlation;
+pub mod dist;
+pub mod rng;
+pub mod sampling;
+pub mod stats;

@@ -1,0 +1,7 @@
+//! Counter-based random numbers: the value drawn for (seed, input, iteration) is a pure
+//! function of those three, which is what makes results independent of chunking, thread
+//! count and engine.
+
+mod philox;
+
+pub use philox::{philox4x32_10, uniform_open};
