@@ -6,6 +6,15 @@
 
 pub mod correlation;
 pub mod dist;
+pub mod error;
+pub mod executor;
+pub mod ir;
 pub mod rng;
 pub mod sampling;
+pub mod simulate;
 pub mod stats;
+
+pub use error::EngineError;
+pub use ir::Model;
+pub use sampling::SamplingMethod;
+pub use simulate::{SimulationOptions, SimulationResult, simulate};
