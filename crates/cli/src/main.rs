@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ultra", version, about = "Ultra Monte Carlo simulation platform")]
+#[command(
+    name = "ultra",
+    version,
+    about = "Ultra Monte Carlo simulation platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

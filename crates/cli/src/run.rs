@@ -14,8 +14,9 @@ use ultra_engine::{Model, SamplingMethod, SimulationOptions, SimulationResult, s
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// The model: a serialised IR model (`.json` with "nodes"). Workbooks (`.xlsx`) and
-    /// JSON models with "cells" arrive with the formula compiler.
+    /// The model: a JSON model (named cells in the formula language, `"cells"`) or a
+    /// serialised engine IR model (`"nodes"`). Workbooks (`.xlsx`) arrive with the
+    /// workbook import.
     model: PathBuf,
     #[arg(long, default_value_t = 10_000)]
     iterations: u64,
@@ -85,7 +86,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         if show_progress {
             let percent =
                 100.0 * progress.completed_iterations as f64 / progress.total_iterations as f64;
-            eprint!("\r{percent:5.1}% of {} iterations", progress.total_iterations);
+            eprint!(
+                "\r{percent:5.1}% of {} iterations",
+                progress.total_iterations
+            );
         }
     };
     let started = Instant::now();
@@ -110,18 +114,22 @@ pub fn run(args: RunArgs) -> Result<()> {
 fn load_model(path: &Path) -> Result<Model> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
     if matches!(extension.to_ascii_lowercase().as_str(), "xlsx" | "xlsm") {
-        bail!("{}: workbook models need the formula compiler, not in this build", path.display());
+        bail!(
+            "{}: workbook models need the formula compiler, not in this build",
+            path.display()
+        );
     }
     let value: Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", path.display()))?;
     if value.get("cells").is_some() {
-        bail!(
-            "{}: JSON models with \"cells\" need the formula compiler, not in this build; \
-             give a serialised IR model (with \"nodes\")",
-            path.display()
-        );
+        let compiled = ultra_formula::compile_json_model(&text)
+            .with_context(|| format!("compiling {}", path.display()))?;
+        return Ok(compiled.model);
     }
     serde_json::from_value(value)
         .with_context(|| format!("{} is not a valid IR model", path.display()))
@@ -133,8 +141,11 @@ fn percentile_key(p: f64) -> String {
 
 fn output_json(output: &OutputResult) -> Value {
     let s = &output.statistics;
-    let percentiles: Map<String, Value> =
-        s.percentiles.iter().map(|p| (percentile_key(p.p), json!(p.value))).collect();
+    let percentiles: Map<String, Value> = s
+        .percentiles
+        .iter()
+        .map(|p| (percentile_key(p.p), json!(p.value)))
+        .collect();
     json!({
         "mean": s.mean, "std": s.std, "min": s.min, "max": s.max,
         "skewness": s.skewness, "kurtosis": s.kurtosis, "std_error": s.std_error,
@@ -148,8 +159,11 @@ fn output_json(output: &OutputResult) -> Value {
 }
 
 fn to_json(result: &SimulationResult, elapsed_ms: f64) -> Value {
-    let outputs: Map<String, Value> =
-        result.outputs.iter().map(|o| (o.name.clone(), output_json(o))).collect();
+    let outputs: Map<String, Value> = result
+        .outputs
+        .iter()
+        .map(|o| (o.name.clone(), output_json(o)))
+        .collect();
     json!({
         "iterations": result.iterations,
         "seed": result.seed,
@@ -172,28 +186,50 @@ fn write_table(
     writeln!(
         out,
         "{}: {} iterations, seed {}, {:?} sampling, cpu engine, {elapsed_ms:.1} ms ({rate:.3e} iterations/s)",
-        if model.name.is_empty() { "model" } else { &model.name },
+        if model.name.is_empty() {
+            "model"
+        } else {
+            &model.name
+        },
         result.iterations,
         result.seed,
         result.sampling,
     )?;
     for report in result.correlations.iter().filter(|r| r.repaired) {
-        writeln!(out, "note: correlation matrix over inputs {:?} was not valid and was repaired to the nearest valid one", report.dimensions)?;
+        writeln!(
+            out,
+            "note: correlation matrix over inputs {:?} was not valid and was repaired to the nearest valid one",
+            report.dimensions
+        )?;
     }
     for output in &result.outputs {
         let s = &output.statistics;
         writeln!(out, "\n{}", output.name)?;
-        writeln!(out, "  mean {:>14.6}   std {:>14.6}   std error {:.3e}", s.mean, s.std, s.std_error)?;
+        writeln!(
+            out,
+            "  mean {:>14.6}   std {:>14.6}   std error {:.3e}",
+            s.mean, s.std, s.std_error
+        )?;
         writeln!(out, "  min  {:>14.6}   max {:>14.6}", s.min, s.max)?;
-        writeln!(out, "  skewness {:.4}   excess kurtosis {:.4}", s.skewness, s.kurtosis)?;
+        writeln!(
+            out,
+            "  skewness {:.4}   excess kurtosis {:.4}",
+            s.skewness, s.kurtosis
+        )?;
         if s.errors > 0 {
             writeln!(out, "  errors: {} iterations gave no number", s.errors)?;
         }
-        let line: Vec<String> =
-            s.percentiles.iter().map(|p| format!("{}={:.4}", percentile_key(p.p), p.value)).collect();
+        let line: Vec<String> = s
+            .percentiles
+            .iter()
+            .map(|p| format!("{}={:.4}", percentile_key(p.p), p.value))
+            .collect();
         writeln!(out, "  {}", line.join("  "))?;
         if !output.sensitivity.is_empty() {
-            writeln!(out, "  sensitivity (spearman, regression, contribution, mean at low/high 10%):")?;
+            writeln!(
+                out,
+                "  sensitivity (spearman, regression, contribution, mean at low/high 10%):"
+            )?;
             for s in &output.sensitivity {
                 writeln!(
                     out,

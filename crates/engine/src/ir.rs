@@ -164,8 +164,15 @@ impl Func {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Correlation {
-    Pair { a: NodeId, b: NodeId, rank: f64 },
-    Matrix { inputs: Vec<NodeId>, matrix: Vec<Vec<f64>> },
+    Pair {
+        a: NodeId,
+        b: NodeId,
+        rank: f64,
+    },
+    Matrix {
+        inputs: Vec<NodeId>,
+        matrix: Vec<Vec<f64>>,
+    },
 }
 
 /// Why a model is not valid. Each variant names the node at fault.
@@ -180,13 +187,21 @@ pub enum ModelError {
     #[error("node {node} refers to node {reference}, which does not exist")]
     UnknownNode { node: NodeId, reference: NodeId },
     #[error("node {node}: {func:?} takes {expected} argument(s), got {got}")]
-    Arity { node: NodeId, func: Func, expected: String, got: usize },
+    Arity {
+        node: NodeId,
+        func: Func,
+        expected: String,
+        got: usize,
+    },
     #[error("node {node}: constant {value} is not a finite number")]
     NonFiniteConstant { node: NodeId, value: f64 },
     #[error("cycle between nodes {0:?}")]
     Cycle(Vec<NodeId>),
     #[error("node {node}: {source}")]
-    Distribution { node: NodeId, source: DistributionError },
+    Distribution {
+        node: NodeId,
+        source: DistributionError,
+    },
     #[error("two outputs are named {0:?}")]
     DuplicateOutput(String),
     #[error("correlation refers to node {0}, which is not an input")]
@@ -286,13 +301,17 @@ fn check_node(
 ) -> Result<(), ModelError> {
     for reference in node.op.arguments() {
         if !position.contains_key(&reference) {
-            return Err(ModelError::UnknownNode { node: node.id, reference });
+            return Err(ModelError::UnknownNode {
+                node: node.id,
+                reference,
+            });
         }
     }
     match &node.op {
-        Op::Const { value } if !value.is_finite() => {
-            Err(ModelError::NonFiniteConstant { node: node.id, value: *value })
-        }
+        Op::Const { value } if !value.is_finite() => Err(ModelError::NonFiniteConstant {
+            node: node.id,
+            value: *value,
+        }),
         Op::Call { func, args } if !func.accepts(args.len()) => Err(ModelError::Arity {
             node: node.id,
             func: *func,
@@ -309,7 +328,10 @@ fn check_node(
                 // Let the distribution constructor phrase the arity error.
                 let params = vec![0.0; count];
                 return match Distribution::new(&spec.distribution, &params) {
-                    Err(source) => Err(ModelError::Distribution { node: node.id, source }),
+                    Err(source) => Err(ModelError::Distribution {
+                        node: node.id,
+                        source,
+                    }),
                     Ok(_) => Ok(()),
                 };
             }
@@ -320,8 +342,12 @@ fn check_node(
             };
             let params: Option<Vec<f64>> = spec.params.iter().map(|id| constant(*id)).collect();
             if let Some(params) = params {
-                Distribution::new(&spec.distribution, &params)
-                    .map_err(|source| ModelError::Distribution { node: node.id, source })?;
+                Distribution::new(&spec.distribution, &params).map_err(|source| {
+                    ModelError::Distribution {
+                        node: node.id,
+                        source,
+                    }
+                })?;
             }
             Ok(())
         }
@@ -386,19 +412,41 @@ mod tests {
     use super::*;
 
     fn constant(id: NodeId, value: f64) -> Node {
-        Node { id, label: None, op: Op::Const { value } }
+        Node {
+            id,
+            label: None,
+            op: Op::Const { value },
+        }
     }
 
     fn call(id: NodeId, func: Func, args: &[NodeId]) -> Node {
-        Node { id, label: None, op: Op::Call { func, args: args.to_vec() } }
+        Node {
+            id,
+            label: None,
+            op: Op::Call {
+                func,
+                args: args.to_vec(),
+            },
+        }
     }
 
     fn output(id: NodeId, arg: NodeId) -> Node {
-        Node { id, label: None, op: Op::Output { name: format!("out{id}"), arg } }
+        Node {
+            id,
+            label: None,
+            op: Op::Output {
+                name: format!("out{id}"),
+                arg,
+            },
+        }
     }
 
     fn model(nodes: Vec<Node>) -> Model {
-        Model { name: "test".into(), nodes, correlations: Vec::new() }
+        Model {
+            name: "test".into(),
+            nodes,
+            correlations: Vec::new(),
+        }
     }
 
     #[test]
@@ -428,7 +476,9 @@ mod tests {
         ])
         .validate()
         .expect_err("cycle");
-        let ModelError::Cycle(mut ids) = error else { panic!("expected a cycle, got {error}") };
+        let ModelError::Cycle(mut ids) = error else {
+            panic!("expected a cycle, got {error}")
+        };
         ids.sort();
         assert_eq!(ids, vec![2, 3, 4]);
     }
@@ -442,21 +492,51 @@ mod tests {
     #[test]
     fn typed_errors_for_bad_nodes() {
         let unknown = model(vec![call(1, Func::Neg, &[7]), output(2, 1)]).validate();
-        assert_eq!(unknown, Err(ModelError::UnknownNode { node: 1, reference: 7 }));
+        assert_eq!(
+            unknown,
+            Err(ModelError::UnknownNode {
+                node: 1,
+                reference: 7
+            })
+        );
 
-        let arity = model(vec![constant(1, 1.0), call(2, Func::Add, &[1]), output(3, 2)]);
-        assert!(matches!(arity.validate(), Err(ModelError::Arity { node: 2, got: 1, .. })));
+        let arity = model(vec![
+            constant(1, 1.0),
+            call(2, Func::Add, &[1]),
+            output(3, 2),
+        ]);
+        assert!(matches!(
+            arity.validate(),
+            Err(ModelError::Arity {
+                node: 2,
+                got: 1,
+                ..
+            })
+        ));
 
         let empty_sum = model(vec![call(2, Func::Sum, &[]), output(3, 2)]);
-        assert!(matches!(empty_sum.validate(), Err(ModelError::Arity { node: 2, got: 0, .. })));
+        assert!(matches!(
+            empty_sum.validate(),
+            Err(ModelError::Arity {
+                node: 2,
+                got: 0,
+                ..
+            })
+        ));
 
         let duplicate = model(vec![constant(1, 1.0), constant(1, 2.0), output(3, 1)]);
         assert_eq!(duplicate.validate(), Err(ModelError::DuplicateId(1)));
 
         let nan = model(vec![constant(1, f64::NAN), output(3, 1)]);
-        assert!(matches!(nan.validate(), Err(ModelError::NonFiniteConstant { node: 1, .. })));
+        assert!(matches!(
+            nan.validate(),
+            Err(ModelError::NonFiniteConstant { node: 1, .. })
+        ));
 
-        assert_eq!(model(vec![constant(1, 1.0)]).validate(), Err(ModelError::NoOutputs));
+        assert_eq!(
+            model(vec![constant(1, 1.0)]).validate(),
+            Err(ModelError::NoOutputs)
+        );
         assert_eq!(model(vec![]).validate(), Err(ModelError::Empty));
     }
 

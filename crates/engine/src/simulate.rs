@@ -106,9 +106,15 @@ pub fn simulate(
     let plan = Plan::compile(&valid)?;
     let matrices = correlation_matrices(&valid.inputs, &valid.correlations);
     let (copula, correlations) = Copula::new(valid.inputs.len(), &matrices)?;
-    let sampler =
-        Sampler::new(options.sampling, options.seed, options.iterations, valid.inputs.len())?;
-    let chunk_size = options.chunk_size.unwrap_or_else(|| plan.default_chunk_size());
+    let sampler = Sampler::new(
+        options.sampling,
+        options.seed,
+        options.iterations,
+        valid.inputs.len(),
+    )?;
+    let chunk_size = options
+        .chunk_size
+        .unwrap_or_else(|| plan.default_chunk_size());
     let run = Run {
         sampler: &sampler,
         copula: &copula,
@@ -158,7 +164,11 @@ fn check_options(options: &SimulationOptions) -> Result<(), EngineError> {
     if options.chunk_size == Some(0) {
         return Err(EngineError::ZeroChunkSize);
     }
-    if let Some(&bad) = options.percentiles.iter().find(|p| !(0.0..=100.0).contains(*p)) {
+    if let Some(&bad) = options
+        .percentiles
+        .iter()
+        .find(|p| !(0.0..=100.0).contains(*p))
+    {
         return Err(EngineError::InvalidPercentile(bad));
     }
     Ok(())
@@ -186,8 +196,10 @@ fn summarise(plan: &Plan, samples: &Samples, options: &SimulationOptions) -> Vec
                 .into_iter()
                 .map(|s| {
                     let input = &plan.inputs[s.input];
-                    let label =
-                        input.label.clone().unwrap_or_else(|| format!("node {}", input.node));
+                    let label = input
+                        .label
+                        .clone()
+                        .unwrap_or_else(|| format!("node {}", input.node));
                     InputSensitivity {
                         node: input.node,
                         name: input.name.clone().unwrap_or_else(|| label.clone()),
@@ -273,7 +285,10 @@ fn correlation_matrices(
                 }
             }
         }
-        matrices.push(RankCorrelationMatrix { dimensions: members, matrix });
+        matrices.push(RankCorrelationMatrix {
+            dimensions: members,
+            matrix,
+        });
     }
     matrices
 }

@@ -19,7 +19,11 @@ struct Builder {
 impl Builder {
     fn push(&mut self, label: Option<&str>, op: Op) -> NodeId {
         let id = self.nodes.len() as NodeId * 3 + 7; // sparse ids on purpose
-        self.nodes.push(Node { id, label: label.map(str::to_string), op });
+        self.nodes.push(Node {
+            id,
+            label: label.map(str::to_string),
+            op,
+        });
         id
     }
     fn constant(&mut self, value: f64) -> NodeId {
@@ -41,24 +45,48 @@ impl Builder {
         self.push(Some(label), Op::Input(spec))
     }
     fn call(&mut self, func: Func, args: &[NodeId]) -> NodeId {
-        self.push(None, Op::Call { func, args: args.to_vec() })
+        self.push(
+            None,
+            Op::Call {
+                func,
+                args: args.to_vec(),
+            },
+        )
     }
     fn output(&mut self, name: &str, arg: NodeId) -> NodeId {
-        self.push(None, Op::Output { name: name.into(), arg })
+        self.push(
+            None,
+            Op::Output {
+                name: name.into(),
+                arg,
+            },
+        )
     }
     fn model(self) -> Model {
-        Model { name: "test".into(), nodes: self.nodes, correlations: self.correlations }
+        Model {
+            name: "test".into(),
+            nodes: self.nodes,
+            correlations: self.correlations,
+        }
     }
 }
 
 fn quiet(_: Progress) {}
 
-fn run(model: &Model, options: &SimulationOptions) -> Result<ultra_engine::SimulationResult, EngineError> {
+fn run(
+    model: &Model,
+    options: &SimulationOptions,
+) -> Result<ultra_engine::SimulationResult, EngineError> {
     simulate(model, options, &quiet, &AtomicBool::new(false))
 }
 
 fn options(iterations: u64, sampling: SamplingMethod) -> SimulationOptions {
-    SimulationOptions { iterations, seed: 20261126, sampling, ..SimulationOptions::default() }
+    SimulationOptions {
+        iterations,
+        seed: 20261126,
+        sampling,
+        ..SimulationOptions::default()
+    }
 }
 
 /// A small NPV-like model with correlation, a dynamic parameter and every kind of node.
@@ -82,20 +110,43 @@ fn rich_model() -> Model {
     let capped = b.call(Func::Select, &[big, limit, total]);
     b.output("total", total);
     b.output("capped", capped);
-    b.correlations.push(Correlation::Pair { a: revenue, b: growth, rank: 0.5 });
+    b.correlations.push(Correlation::Pair {
+        a: revenue,
+        b: growth,
+        rank: 0.5,
+    });
     b.model()
 }
 
 #[test]
 fn results_do_not_depend_on_threads_or_chunking() {
     let model = rich_model();
-    for sampling in [SamplingMethod::MonteCarlo, SamplingMethod::LatinHypercube, SamplingMethod::Sobol] {
-        let reference = run(&model, &SimulationOptions { threads: Some(1), ..options(20_000, sampling) })
-            .expect("runs");
-        for (threads, chunk) in [(Some(4), Some(256)), (None, Some(1000)), (Some(3), Some(4096)), (Some(2), None)] {
+    for sampling in [
+        SamplingMethod::MonteCarlo,
+        SamplingMethod::LatinHypercube,
+        SamplingMethod::Sobol,
+    ] {
+        let reference = run(
+            &model,
+            &SimulationOptions {
+                threads: Some(1),
+                ..options(20_000, sampling)
+            },
+        )
+        .expect("runs");
+        for (threads, chunk) in [
+            (Some(4), Some(256)),
+            (None, Some(1000)),
+            (Some(3), Some(4096)),
+            (Some(2), None),
+        ] {
             let other = run(
                 &model,
-                &SimulationOptions { threads, chunk_size: chunk, ..options(20_000, sampling) },
+                &SimulationOptions {
+                    threads,
+                    chunk_size: chunk,
+                    ..options(20_000, sampling)
+                },
             )
             .expect("runs");
             for (a, b) in reference.samples.outputs.iter().zip(&other.samples.outputs) {
@@ -107,7 +158,10 @@ fn results_do_not_depend_on_threads_or_chunking() {
             // Statistics too, to the bit (serialised, so NaN compares equal to itself).
             let a = serde_json::to_string(&reference.outputs).expect("serialises");
             let b = serde_json::to_string(&other.outputs).expect("serialises");
-            assert_eq!(a, b, "{sampling:?}: statistics differ with threads {threads:?}, chunk {chunk:?}");
+            assert_eq!(
+                a, b,
+                "{sampling:?}: statistics differ with threads {threads:?}, chunk {chunk:?}"
+            );
         }
     }
 }
@@ -116,8 +170,14 @@ fn results_do_not_depend_on_threads_or_chunking() {
 fn different_seeds_give_different_samples() {
     let model = rich_model();
     let a = run(&model, &options(1000, SamplingMethod::LatinHypercube)).expect("runs");
-    let b = run(&model, &SimulationOptions { seed: 7, ..options(1000, SamplingMethod::LatinHypercube) })
-        .expect("runs");
+    let b = run(
+        &model,
+        &SimulationOptions {
+            seed: 7,
+            ..options(1000, SamplingMethod::LatinHypercube)
+        },
+    )
+    .expect("runs");
     assert_ne!(a.samples.outputs[0], b.samples.outputs[0]);
 }
 
@@ -136,13 +196,21 @@ fn sum_of_normals_matches_closed_form() {
     let model = b.model();
     let (mean, variance) = (1.0 - 6.0 - 10.0, 4.0 + 4.0 * 0.25 + 2.25);
     let n = 200_000u64;
-    for sampling in [SamplingMethod::MonteCarlo, SamplingMethod::LatinHypercube, SamplingMethod::Sobol] {
+    for sampling in [
+        SamplingMethod::MonteCarlo,
+        SamplingMethod::LatinHypercube,
+        SamplingMethod::Sobol,
+    ] {
         let result = run(&model, &options(n, sampling)).expect("runs");
         let stats = &result.outputs[0].statistics;
         let se_mean = (variance / n as f64).sqrt();
         // Standard error of the sample variance of a normal: sigma^2 sqrt(2 / (n - 1)).
         let se_variance = variance * (2.0 / (n as f64 - 1.0)).sqrt();
-        assert!((stats.mean - mean).abs() < 4.0 * se_mean, "{sampling:?}: mean {}", stats.mean);
+        assert!(
+            (stats.mean - mean).abs() < 4.0 * se_mean,
+            "{sampling:?}: mean {}",
+            stats.mean
+        );
         assert!(
             (stats.std * stats.std - variance).abs() < 4.0 * se_variance,
             "{sampling:?}: variance {}",
@@ -150,8 +218,16 @@ fn sum_of_normals_matches_closed_form() {
         );
         // Skewness and excess kurtosis of a normal are 0; their standard errors are
         // sqrt(6/n) and sqrt(24/n).
-        assert!(stats.skewness.abs() < 4.0 * (6.0 / n as f64).sqrt(), "skewness {}", stats.skewness);
-        assert!(stats.kurtosis.abs() < 4.0 * (24.0 / n as f64).sqrt(), "kurtosis {}", stats.kurtosis);
+        assert!(
+            stats.skewness.abs() < 4.0 * (6.0 / n as f64).sqrt(),
+            "skewness {}",
+            stats.skewness
+        );
+        assert!(
+            stats.kurtosis.abs() < 4.0 * (24.0 / n as f64).sqrt(),
+            "kurtosis {}",
+            stats.kurtosis
+        );
         assert_eq!(stats.count, n);
         assert_eq!(stats.errors, 0);
     }
@@ -163,7 +239,9 @@ fn ks_statistic(samples: &mut [f64], dist: &Distribution) -> f64 {
     let n = samples.len() as f64;
     samples.iter().enumerate().fold(0.0f64, |worst, (i, &x)| {
         let f = dist.cdf(x);
-        worst.max((f - i as f64 / n).abs()).max(((i + 1) as f64 / n - f).abs())
+        worst
+            .max((f - i as f64 / n).abs())
+            .max(((i + 1) as f64 / n - f).abs())
     })
 }
 
@@ -193,7 +271,10 @@ fn sampled_continuous_marginals_pass_kolmogorov_smirnov() {
     for ((family, params), samples) in cases.iter().zip(&result.samples.outputs) {
         let dist = Distribution::new(family, params).expect("valid");
         let d = ks_statistic(&mut samples.clone(), &dist);
-        assert!(d < 1.949 / (n as f64).sqrt(), "{family:?} {params:?}: KS D = {d}");
+        assert!(
+            d < 1.949 / (n as f64).sqrt(),
+            "{family:?} {params:?}: KS D = {d}"
+        );
     }
 }
 
@@ -206,7 +287,13 @@ fn sampled_discrete_marginals_pass_chi_square() {
         (Family::NegBin, vec![3.0, 0.4]),
         (Family::Geometric, vec![0.25]),
         (Family::IntUniform, vec![-2.0, 7.0]),
-        (Family::Discrete { values: vec![1.0, 5.0, 10.0], weights: vec![1.0, 2.0, 7.0] }, vec![]),
+        (
+            Family::Discrete {
+                values: vec![1.0, 5.0, 10.0],
+                weights: vec![1.0, 2.0, 7.0],
+            },
+            vec![],
+        ),
     ];
     let n = 50_000usize;
     let mut b = Builder::default();
@@ -219,8 +306,9 @@ fn sampled_discrete_marginals_pass_chi_square() {
         let dist = Distribution::new(family, params).expect("valid");
         // Support points with probability >= 1e-4, found through the quantile function;
         // cells merge neighbours until each expects >= 5 samples; the last takes the rest.
-        let mut support: Vec<f64> =
-            (0..10_000).map(|k| dist.inverse_cdf((k as f64 + 0.5) / 10_000.0)).collect();
+        let mut support: Vec<f64> = (0..10_000)
+            .map(|k| dist.inverse_cdf((k as f64 + 0.5) / 10_000.0))
+            .collect();
         support.dedup();
         let mut edges = Vec::new(); // right edges of all cells but the last
         let mut previous_cdf = 0.0;
@@ -247,7 +335,10 @@ fn sampled_discrete_marginals_pass_chi_square() {
         // Wilson-Hilferty approximation of the 0.999 quantile of chi-square(dof).
         let z = 3.090;
         let critical = dof * (1.0 - 2.0 / (9.0 * dof) + z * (2.0 / (9.0 * dof)).sqrt()).powi(3);
-        assert!(chi2 < critical, "{family:?} {params:?}: chi2 {chi2} >= {critical} ({dof} dof)");
+        assert!(
+            chi2 < critical,
+            "{family:?} {params:?}: chi2 {chi2} >= {critical} ({dof} dof)"
+        );
     }
 }
 
@@ -264,36 +355,57 @@ fn spearman(a: &[f64], b: &[f64]) -> f64 {
     let (ra, rb) = (ranks(a), ranks(b));
     let n = a.len() as f64;
     let mean = (n - 1.0) / 2.0;
-    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - mean) * (y - mean)).sum();
+    let cov: f64 = ra
+        .iter()
+        .zip(&rb)
+        .map(|(x, y)| (x - mean) * (y - mean))
+        .sum();
     let var: f64 = ra.iter().map(|x| (x - mean).powi(2)).sum();
     cov / var
 }
 
 #[test]
 fn achieved_rank_correlation_is_within_0_02_of_target() {
-    for (target, sampling) in [(0.3, SamplingMethod::LatinHypercube), (-0.8, SamplingMethod::MonteCarlo), (0.9, SamplingMethod::Sobol)] {
+    for (target, sampling) in [
+        (0.3, SamplingMethod::LatinHypercube),
+        (-0.8, SamplingMethod::MonteCarlo),
+        (0.9, SamplingMethod::Sobol),
+    ] {
         let mut b = Builder::default();
         let x = b.input("x", Family::Gamma, &[2.0, 1.0]);
         let y = b.input("y", Family::Triang, &[0.0, 1.0, 5.0]);
         b.output("x", x);
         b.output("y", y);
-        b.correlations.push(Correlation::Pair { a: x, b: y, rank: target });
+        b.correlations.push(Correlation::Pair {
+            a: x,
+            b: y,
+            rank: target,
+        });
         let result = run(&b.model(), &options(100_000, sampling)).expect("runs");
         let achieved = spearman(&result.samples.outputs[0], &result.samples.outputs[1]);
-        assert!((achieved - target).abs() < 0.02, "{sampling:?}: target {target}, achieved {achieved}");
+        assert!(
+            (achieved - target).abs() < 0.02,
+            "{sampling:?}: target {target}, achieved {achieved}"
+        );
     }
 }
 
 #[test]
 fn invalid_correlation_matrix_is_repaired_and_reported() {
     let mut b = Builder::default();
-    let ids: Vec<NodeId> = (0..3).map(|k| b.input(&format!("x{k}"), Family::Normal, &[0.0, 1.0])).collect();
+    let ids: Vec<NodeId> = (0..3)
+        .map(|k| b.input(&format!("x{k}"), Family::Normal, &[0.0, 1.0]))
+        .collect();
     let s = b.call(Func::Sum, &ids);
     b.output("s", s);
     // Pairwise feasible, jointly impossible: x0~x1 and x1~x2 strongly positive, x0~x2 negative.
     b.correlations.push(Correlation::Matrix {
         inputs: ids.clone(),
-        matrix: vec![vec![1.0, 0.9, -0.9], vec![0.9, 1.0, 0.9], vec![-0.9, 0.9, 1.0]],
+        matrix: vec![
+            vec![1.0, 0.9, -0.9],
+            vec![0.9, 1.0, 0.9],
+            vec![-0.9, 0.9, 1.0],
+        ],
     });
     let result = run(&b.model(), &options(2000, SamplingMethod::LatinHypercube)).expect("runs");
     assert_eq!(result.correlations.len(), 1);
@@ -315,12 +427,17 @@ fn sensitivity_ranks_the_inputs_that_matter() {
     let names: Vec<&str> = sensitivity.iter().map(|s| s.input.as_str()).collect();
     assert_eq!(names, ["big", "negative", "small"]);
     assert!(sensitivity[0].spearman > 0.9);
-    assert!(sensitivity[1].spearman < 0.0 && sensitivity[1].mean_at_high < sensitivity[1].mean_at_low);
+    assert!(
+        sensitivity[1].spearman < 0.0 && sensitivity[1].mean_at_high < sensitivity[1].mean_at_low
+    );
     // Linear model: standardised regression coefficients are sd_k * coef / sd_out.
     let sd_out = (100.0f64 + 1.0 + 25.0 / 12.0).sqrt();
     assert!((sensitivity[0].regression - 10.0 / sd_out).abs() < 0.01);
     assert!((sensitivity[1].regression + (25.0f64 / 12.0).sqrt() / sd_out).abs() < 0.01);
-    let total: f64 = sensitivity.iter().map(|s| s.contribution_to_variance.abs()).sum();
+    let total: f64 = sensitivity
+        .iter()
+        .map(|s| s.contribution_to_variance.abs())
+        .sum();
     assert!((total - 1.0).abs() < 1e-9);
 }
 
@@ -345,7 +462,10 @@ fn progress_reaches_the_total_and_cancel_stops() {
     let model = rich_model();
     let seen = Mutex::new(Vec::new());
     let record = |p: Progress| seen.lock().expect("lock").push(p.completed_iterations);
-    let opts = SimulationOptions { chunk_size: Some(1000), ..options(10_000, SamplingMethod::MonteCarlo) };
+    let opts = SimulationOptions {
+        chunk_size: Some(1000),
+        ..options(10_000, SamplingMethod::MonteCarlo)
+    };
     simulate(&model, &opts, &record, &AtomicBool::new(false)).expect("runs");
     let seen = seen.into_inner().expect("lock");
     assert_eq!(seen.len(), 10);
@@ -357,23 +477,51 @@ fn progress_reaches_the_total_and_cancel_stops() {
             cancel.store(true, Ordering::Relaxed);
         }
     };
-    let opts = SimulationOptions { chunk_size: Some(500), threads: Some(1), ..options(1_000_000, SamplingMethod::MonteCarlo) };
-    assert_eq!(simulate(&model, &opts, &stop_early, &cancel).map(|_| ()), Err(EngineError::Cancelled));
+    let opts = SimulationOptions {
+        chunk_size: Some(500),
+        threads: Some(1),
+        ..options(1_000_000, SamplingMethod::MonteCarlo)
+    };
+    assert_eq!(
+        simulate(&model, &opts, &stop_early, &cancel).map(|_| ()),
+        Err(EngineError::Cancelled)
+    );
 }
 
 #[test]
 fn bad_requests_get_typed_errors() {
     let model = rich_model();
-    assert_eq!(run(&model, &options(0, SamplingMethod::MonteCarlo)).map(|_| ()), Err(EngineError::ZeroIterations));
-    let over = SimulationOptions { max_iterations: 1000, ..options(1001, SamplingMethod::MonteCarlo) };
+    assert_eq!(
+        run(&model, &options(0, SamplingMethod::MonteCarlo)).map(|_| ()),
+        Err(EngineError::ZeroIterations)
+    );
+    let over = SimulationOptions {
+        max_iterations: 1000,
+        ..options(1001, SamplingMethod::MonteCarlo)
+    };
     assert_eq!(
         run(&model, &over).map(|_| ()),
-        Err(EngineError::TooManyIterations { requested: 1001, cap: 1000 })
+        Err(EngineError::TooManyIterations {
+            requested: 1001,
+            cap: 1000
+        })
     );
-    let zero_threads = SimulationOptions { threads: Some(0), ..options(10, SamplingMethod::MonteCarlo) };
-    assert_eq!(run(&model, &zero_threads).map(|_| ()), Err(EngineError::ZeroThreads));
-    let bad_percentile = SimulationOptions { percentiles: vec![50.0, 101.0], ..options(10, SamplingMethod::MonteCarlo) };
-    assert_eq!(run(&model, &bad_percentile).map(|_| ()), Err(EngineError::InvalidPercentile(101.0)));
+    let zero_threads = SimulationOptions {
+        threads: Some(0),
+        ..options(10, SamplingMethod::MonteCarlo)
+    };
+    assert_eq!(
+        run(&model, &zero_threads).map(|_| ()),
+        Err(EngineError::ZeroThreads)
+    );
+    let bad_percentile = SimulationOptions {
+        percentiles: vec![50.0, 101.0],
+        ..options(10, SamplingMethod::MonteCarlo)
+    };
+    assert_eq!(
+        run(&model, &bad_percentile).map(|_| ()),
+        Err(EngineError::InvalidPercentile(101.0))
+    );
 }
 
 #[test]
@@ -406,7 +554,9 @@ fn dynamic_parameters_that_go_invalid_name_the_node_and_iteration() {
     let x = b.input_from("x", Family::Normal, vec![zero, sd]);
     b.output("x", x);
     match run(&b.model(), &options(100, SamplingMethod::MonteCarlo)) {
-        Err(EngineError::DynamicDistribution { label, .. }) => assert_eq!(label.as_deref(), Some("x")),
+        Err(EngineError::DynamicDistribution { label, .. }) => {
+            assert_eq!(label.as_deref(), Some("x"))
+        }
         other => panic!("expected a dynamic distribution error, got {other:?}"),
     }
 }
@@ -423,7 +573,10 @@ fn bad_correlations_get_typed_errors() {
         let y = b.input("y", Family::Normal, &[0.0, 1.0]);
         let s = b.call(Func::Add, &[x, y]);
         b.output("s", s);
-        b.correlations.push(Correlation::Matrix { inputs: vec![x, y], matrix: matrix.clone() });
+        b.correlations.push(Correlation::Matrix {
+            inputs: vec![x, y],
+            matrix: matrix.clone(),
+        });
         match run(&b.model(), &options(10, SamplingMethod::MonteCarlo)) {
             Err(EngineError::Correlation(_)) => {}
             other => panic!("{matrix:?}: expected a correlation error, got {other:?}"),
@@ -433,9 +586,30 @@ fn bad_correlations_get_typed_errors() {
     let x = b.input("x", Family::Normal, &[0.0, 1.0]);
     let c = b.constant(1.0);
     b.output("x", x);
-    b.correlations.push(Correlation::Pair { a: x, b: c, rank: 0.5 });
+    b.correlations.push(Correlation::Pair {
+        a: x,
+        b: c,
+        rank: 0.5,
+    });
     assert_eq!(
         run(&b.model(), &options(10, SamplingMethod::MonteCarlo)).map(|_| ()),
         Err(EngineError::Model(ModelError::NotAnInput(c)))
     );
+}
+
+/// Constants evaluated after a value has died must not share its (reused) slot: the
+/// executor fills constants once per workspace, while steps overwrite their slots every chunk.
+#[test]
+fn constants_survive_slot_reuse() {
+    let mut b = Builder::default();
+    let x = b.input("x", Family::Uniform, &[0.0, 1.0]);
+    let zero = b.constant(0.0);
+    let y = b.call(Func::Mul, &[x, zero]);
+    let five = b.constant(5.0);
+    let out = b.call(Func::Add, &[y, five]);
+    b.output("out", out);
+    b.output("five", five);
+    let result = run(&b.model(), &options(5000, SamplingMethod::MonteCarlo)).expect("runs");
+    assert!(result.samples.outputs[0].iter().all(|v| *v == 5.0));
+    assert!(result.samples.outputs[1].iter().all(|v| *v == 5.0));
 }

@@ -7,7 +7,8 @@
 //!
 //! Accuracy: inverse CDFs are computed in f64 and checked against scipy over
 //! p in [1e-12, 1 - 1e-12] with relative error at most 1e-10
-//! (`tests/quantiles.rs`, reference table from `scripts/reference/quantiles.py`).
+//! (`tests/continuous_quantiles.rs` and `tests/discrete_quantiles.rs`, reference tables from
+//! `scripts/reference/continuous_quantiles.py` and `scripts/reference/discrete_quantiles.py`).
 
 mod bounded;
 mod continuous;
@@ -172,7 +173,11 @@ impl Family {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DistributionError {
     #[error("{family} takes {expected} parameter(s), got {got}")]
-    Arity { family: &'static str, expected: String, got: usize },
+    Arity {
+        family: &'static str,
+        expected: String,
+        got: usize,
+    },
     #[error("{family}: parameter `{parameter}` = {value} is invalid: {reason}")]
     InvalidParameter {
         family: &'static str,
@@ -181,7 +186,10 @@ pub enum DistributionError {
         reason: &'static str,
     },
     #[error("{family}: invalid table: {reason}")]
-    InvalidTable { family: &'static str, reason: String },
+    InvalidTable {
+        family: &'static str,
+        reason: String,
+    },
     #[error("truncation [{lower}, {upper}] leaves no probability mass")]
     EmptyTruncation { lower: f64, upper: f64 },
 }
@@ -293,9 +301,7 @@ impl Distribution {
             Family::Expon => Distribution::Exponential(Exponential::new(p[0])?),
             Family::Weibull => Distribution::Weibull(Weibull::new(p[0], p[1])?),
             Family::Logistic => Distribution::Logistic(Logistic::new(p[0], p[1])?),
-            Family::Loglogistic => {
-                Distribution::LogLogistic(LogLogistic::new(p[0], p[1], p[2])?)
-            }
+            Family::Loglogistic => Distribution::LogLogistic(LogLogistic::new(p[0], p[1], p[2])?),
             Family::Student => Distribution::StudentT(StudentT::new(p[0])?),
             Family::Erlang => Distribution::Gamma(Gamma::erlang(p[0], p[1])?),
             Family::ChiSq => Distribution::Gamma(Gamma::chi_square(p[0])?),

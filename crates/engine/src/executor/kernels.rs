@@ -75,7 +75,11 @@ fn round_down(x: f64, digits: f64) -> f64 {
 
 /// Excel's MOD: the result has the sign of the divisor.
 fn modulo(x: f64, y: f64) -> f64 {
-    if y == 0.0 { f64::NAN } else { x - y * (x / y).floor() }
+    if y == 0.0 {
+        f64::NAN
+    } else {
+        x - y * (x / y).floor()
+    }
 }
 
 fn divide(x: f64, y: f64) -> f64 {
@@ -129,15 +133,29 @@ pub(crate) fn apply(func: Func, out: &mut [f64], args: &[&[f64]]) {
         Max => fold(out, args, max_propagating),
         // Logical functions: fold truth values, keeping NaN (an error) as NaN.
         And => {
-            fold(out, args, |acc, x| if x.is_nan() { x } else { acc * truth(x != 0.0) });
+            fold(out, args, |acc, x| {
+                if x.is_nan() { x } else { acc * truth(x != 0.0) }
+            });
             unary_in_place(out, |x| if x.is_nan() { x } else { truth(x != 0.0) });
         }
         Or => {
-            fold(out, args, |acc, x| if x.is_nan() { x } else { truth(acc != 0.0 || x != 0.0) });
+            fold(out, args, |acc, x| {
+                if x.is_nan() {
+                    x
+                } else {
+                    truth(acc != 0.0 || x != 0.0)
+                }
+            });
             unary_in_place(out, |x| if x.is_nan() { x } else { truth(x != 0.0) });
         }
         Xor => {
-            fold(out, args, |acc, x| if x.is_nan() { x } else { truth((acc != 0.0) != (x != 0.0)) });
+            fold(out, args, |acc, x| {
+                if x.is_nan() {
+                    x
+                } else {
+                    truth((acc != 0.0) != (x != 0.0))
+                }
+            });
             unary_in_place(out, |x| if x.is_nan() { x } else { truth(x != 0.0) });
         }
     }
@@ -161,19 +179,46 @@ mod tests {
 
     #[test]
     fn excel_semantics() {
-        assert_eq!(eval(Func::Round, &[&[2.5, -2.5, 1.234], &[0.0, 0.0, 2.0]]), [3.0, -3.0, 1.23]);
-        assert_eq!(eval(Func::RoundUp, &[&[3.2, -3.2], &[0.0, 0.0]]), [4.0, -4.0]);
-        assert_eq!(eval(Func::RoundDown, &[&[3.7, -3.7], &[0.0, 0.0]]), [3.0, -3.0]);
+        assert_eq!(
+            eval(Func::Round, &[&[2.5, -2.5, 1.234], &[0.0, 0.0, 2.0]]),
+            [3.0, -3.0, 1.23]
+        );
+        assert_eq!(
+            eval(Func::RoundUp, &[&[3.2, -3.2], &[0.0, 0.0]]),
+            [4.0, -4.0]
+        );
+        assert_eq!(
+            eval(Func::RoundDown, &[&[3.7, -3.7], &[0.0, 0.0]]),
+            [3.0, -3.0]
+        );
         assert_eq!(eval(Func::Round, &[&[1234.0], &[-2.0]]), [1200.0]);
-        assert_eq!(eval(Func::Mod, &[&[3.0, -3.0, 3.0], &[2.0, 2.0, -2.0]]), [1.0, 1.0, -1.0]);
+        assert_eq!(
+            eval(Func::Mod, &[&[3.0, -3.0, 3.0], &[2.0, 2.0, -2.0]]),
+            [1.0, 1.0, -1.0]
+        );
         assert!(eval(Func::Mod, &[&[1.0], &[0.0]])[0].is_nan());
         assert!(eval(Func::Div, &[&[1.0], &[0.0]])[0].is_nan());
         assert_eq!(eval(Func::Sign, &[&[-2.0, 0.0, 5.0]]), [-1.0, 0.0, 1.0]);
-        assert_eq!(eval(Func::Select, &[&[1.0, 0.0], &[10.0, 10.0], &[20.0, 20.0]]), [10.0, 20.0]);
-        assert_eq!(eval(Func::And, &[&[1.0, 2.0, 0.0], &[3.0, 0.0, 0.0]]), [1.0, 0.0, 0.0]);
-        assert_eq!(eval(Func::Or, &[&[1.0, 0.0, 0.0], &[0.0, 0.0, -1.0]]), [1.0, 0.0, 1.0]);
-        assert_eq!(eval(Func::Xor, &[&[1.0, 1.0], &[1.0, 0.0], &[1.0, 0.0]]), [1.0, 1.0]);
-        assert_eq!(eval(Func::Min, &[&[1.0, 5.0], &[3.0, 2.0], &[2.0, 4.0]]), [1.0, 2.0]);
+        assert_eq!(
+            eval(Func::Select, &[&[1.0, 0.0], &[10.0, 10.0], &[20.0, 20.0]]),
+            [10.0, 20.0]
+        );
+        assert_eq!(
+            eval(Func::And, &[&[1.0, 2.0, 0.0], &[3.0, 0.0, 0.0]]),
+            [1.0, 0.0, 0.0]
+        );
+        assert_eq!(
+            eval(Func::Or, &[&[1.0, 0.0, 0.0], &[0.0, 0.0, -1.0]]),
+            [1.0, 0.0, 1.0]
+        );
+        assert_eq!(
+            eval(Func::Xor, &[&[1.0, 1.0], &[1.0, 0.0], &[1.0, 0.0]]),
+            [1.0, 1.0]
+        );
+        assert_eq!(
+            eval(Func::Min, &[&[1.0, 5.0], &[3.0, 2.0], &[2.0, 4.0]]),
+            [1.0, 2.0]
+        );
         assert!(eval(Func::Max, &[&[1.0], &[f64::NAN]])[0].is_nan());
         assert!(eval(Func::Min, &[&[f64::NAN], &[1.0]])[0].is_nan());
         assert_eq!(eval(Func::Sum, &[&[1.0], &[2.0], &[3.5]]), [6.5]);

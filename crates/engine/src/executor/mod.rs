@@ -18,8 +18,8 @@ use crate::dist::{Distribution, InputDistribution, Univariate};
 use crate::error::EngineError;
 use crate::sampling::Sampler;
 
-pub use plan::{Plan, PlannedInput, PlannedOutput};
 use plan::{InputSampler, Step};
+pub use plan::{Plan, PlannedInput, PlannedOutput};
 
 /// Progress of a run, reported after each chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +56,14 @@ struct Workspace {
 impl Workspace {
     fn new(plan: &Plan, chunk_size: usize) -> Self {
         let mut slots = vec![vec![0.0; chunk_size]; plan.slot_count];
-        for &(slot, value) in &plan.constants {
-            slots[slot].fill(value);
+        for (slot, value) in slots.iter_mut().zip(&plan.constants) {
+            slot.fill(*value);
         }
-        Self { slots, uniforms: vec![0.0; plan.inputs.len() * chunk_size], params: Vec::new() }
+        Self {
+            slots,
+            uniforms: vec![0.0; plan.inputs.len() * chunk_size],
+            params: Vec::new(),
+        }
     }
 }
 
@@ -73,8 +77,11 @@ struct ChunkSink<'a> {
 impl Plan {
     /// Runs the plan over `run.iterations` iterations on the current rayon pool.
     pub fn execute(&self, run: &Run<'_>) -> Result<Samples, EngineError> {
-        let total = usize::try_from(run.iterations)
-            .map_err(|_| EngineError::TooManyIterations { requested: run.iterations, cap: 0 })?;
+        let total =
+            usize::try_from(run.iterations).map_err(|_| EngineError::TooManyIterations {
+                requested: run.iterations,
+                cap: 0,
+            })?;
         let chunk_size = run.chunk_size.max(1);
         let mut samples = Samples {
             outputs: vec![vec![0.0; total]; self.outputs.len()],
@@ -157,15 +164,17 @@ impl Plan {
                 }
                 Step::Call { func, out, args } => {
                     let mut column = std::mem::take(&mut workspace.slots[*out]);
-                    let mut arg_columns: [&[f64]; 4] = [&[]; 4];
+                    let mut arg_columns: [&[f64]; 16] = [&[]; 16];
                     if args.len() <= arg_columns.len() {
                         for (slot, arg) in arg_columns.iter_mut().zip(args) {
                             *slot = &workspace.slots[*arg][..len];
                         }
                         kernels::apply(*func, &mut column[..len], &arg_columns[..args.len()]);
                     } else {
-                        let many: Vec<&[f64]> =
-                            args.iter().map(|arg| &workspace.slots[*arg][..len]).collect();
+                        let many: Vec<&[f64]> = args
+                            .iter()
+                            .map(|arg| &workspace.slots[*arg][..len])
+                            .collect();
                         kernels::apply(*func, &mut column[..len], &many);
                     }
                     workspace.slots[*out] = column;
@@ -194,14 +203,24 @@ impl Plan {
                     *o = distribution.inverse_cdf(u);
                 }
             }
-            InputSampler::Dynamic { family, params: param_slots, lower, upper, shift } => {
+            InputSampler::Dynamic {
+                family,
+                params: param_slots,
+                lower,
+                upper,
+                shift,
+            } => {
                 for (j, (o, &u)) in out.iter_mut().zip(uniforms).enumerate() {
                     params.clear();
                     params.extend(param_slots.iter().map(|slot| slots[*slot][j]));
                     let at = |slot: &Option<usize>| slot.map(|s| slots[s][j]);
                     // A parameter that is itself an error makes this iteration an error.
                     let bounds = [at(lower), at(upper), at(shift)];
-                    if params.iter().chain(bounds.iter().flatten()).any(|p| p.is_nan()) {
+                    if params
+                        .iter()
+                        .chain(bounds.iter().flatten())
+                        .any(|p| p.is_nan())
+                    {
                         *o = f64::NAN;
                         continue;
                     }

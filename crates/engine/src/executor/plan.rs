@@ -26,7 +26,11 @@ pub(crate) enum InputSampler {
 pub(crate) enum Step {
     /// Sample input `dimension` into `out`.
     Input { dimension: usize, out: usize },
-    Call { func: Func, out: usize, args: Vec<usize> },
+    Call {
+        func: Func,
+        out: usize,
+        args: Vec<usize>,
+    },
     /// Copy slot `from` into the sample store of output `output`.
     Emit { output: usize, from: usize },
 }
@@ -52,7 +56,8 @@ pub struct PlannedOutput {
 pub struct Plan {
     pub(crate) steps: Vec<Step>,
     pub(crate) slot_count: usize,
-    pub(crate) constants: Vec<(usize, f64)>,
+    /// Constant values; constant k lives in slot k.
+    pub(crate) constants: Vec<f64>,
     pub inputs: Vec<PlannedInput>,
     pub outputs: Vec<PlannedOutput>,
     /// Nodes computed per iteration (inputs and functions), for metering.
@@ -77,10 +82,18 @@ impl SlotAllocator {
 
 impl Plan {
     pub fn compile(model: &ValidModel) -> Result<Self, EngineError> {
-        let dimension_of: HashMap<NodeId, usize> =
-            model.inputs.iter().enumerate().map(|(dim, id)| (*id, dim)).collect();
-        let output_index: HashMap<NodeId, usize> =
-            model.outputs.iter().enumerate().map(|(index, id)| (*id, index)).collect();
+        let dimension_of: HashMap<NodeId, usize> = model
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(dim, id)| (*id, dim))
+            .collect();
+        let output_index: HashMap<NodeId, usize> = model
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (*id, index))
+            .collect();
 
         // An output node has no value of its own: it reads its argument.
         let mut resolved: HashMap<NodeId, NodeId> = HashMap::new();
@@ -99,9 +112,20 @@ impl Plan {
             }
         }
 
-        let mut slots = SlotAllocator::default();
+        // Constants get their own slots first, filled once per workspace and never reused:
+        // a constant must not land in a slot that a step overwrites every chunk.
         let mut slot_of: HashMap<NodeId, usize> = HashMap::new();
         let mut constants = Vec::new();
+        for node in &model.nodes {
+            if let Op::Const { value } = node.op {
+                slot_of.insert(node.id, constants.len());
+                constants.push(value);
+            }
+        }
+        let mut slots = SlotAllocator {
+            free: Vec::new(),
+            count: constants.len(),
+        };
         let mut steps = Vec::new();
         let mut inputs: Vec<Option<PlannedInput>> = vec![None; model.inputs.len()];
         let mut outputs: Vec<Option<PlannedOutput>> = vec![None; model.outputs.len()];
@@ -110,23 +134,21 @@ impl Plan {
         for (position, node) in model.nodes.iter().enumerate() {
             let slot = |id: &NodeId| slot_of[&resolved[id]];
             match &node.op {
-                Op::Const { value } => {
-                    // Constants keep their slot for the whole plan: filled once per workspace.
-                    let out = slots.take();
-                    constants.push((out, *value));
-                    slot_of.insert(node.id, out);
-                    continue;
-                }
+                Op::Const { .. } => continue,
                 Op::Output { name, .. } => {
                     let output = output_index[&node.id];
-                    steps.push(Step::Emit { output, from: slot(&node.id) });
-                    outputs[output] = Some(PlannedOutput { node: node.id, name: name.clone() });
+                    steps.push(Step::Emit {
+                        output,
+                        from: slot(&node.id),
+                    });
+                    outputs[output] = Some(PlannedOutput {
+                        node: node.id,
+                        name: name.clone(),
+                    });
                 }
                 Op::Input(spec) => {
                     let dimension = dimension_of[&node.id];
-                    let constant_of = |id: &NodeId| {
-                        constants.iter().find(|(s, _)| *s == slot(id)).map(|(_, value)| *value)
-                    };
+                    let constant_of = |id: &NodeId| constants.get(slot(id)).copied();
                     let static_params: Option<Vec<f64>> =
                         spec.params.iter().map(constant_of).collect();
                     let is_static = |bound: &Option<NodeId>| {
@@ -191,7 +213,7 @@ impl Plan {
             dying.dedup();
             for id in dying {
                 let freed = slot_of[&id];
-                if !constants.iter().any(|(s, _)| *s == freed) {
+                if freed >= constants.len() {
                     slots.free.push(freed);
                 }
             }

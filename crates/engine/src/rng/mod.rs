@@ -4,4 +4,5 @@
 
 mod philox;
 
+pub(crate) use philox::{counter, open_unit, seed_key};
 pub use philox::{philox4x32_10, uniform_open};

@@ -1,0 +1,222 @@
+//! `ultra run` as a user runs it: the real binary, its JSON contract, and bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn ultra(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ultra"))
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("ultra starts")
+}
+
+fn example() -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/npv10.ir.json");
+    root.to_string_lossy().into_owned()
+}
+
+fn scratch(name: &str, contents: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ultra-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write");
+    path
+}
+
+#[test]
+fn json_output_follows_the_contract() {
+    let out = ultra(&[
+        &example(),
+        "--iterations",
+        "20000",
+        "--seed",
+        "7",
+        "--sampling",
+        "lhs",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["iterations"], 20000);
+    assert_eq!(doc["seed"], 7);
+    assert_eq!(doc["sampling"], "lhs");
+    assert_eq!(doc["engine"], "cpu");
+    assert!(doc["elapsed_ms"].as_f64().expect("elapsed") > 0.0);
+    let npv = &doc["outputs"]["NPV"];
+    for key in [
+        "mean",
+        "std",
+        "min",
+        "max",
+        "skewness",
+        "kurtosis",
+        "std_error",
+    ] {
+        assert!(npv[key].is_number(), "{key} missing");
+    }
+    for p in ["p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99"] {
+        assert!(npv["percentiles"][p].is_number(), "{p} missing");
+    }
+    let edges = npv["histogram"]["edges"].as_array().expect("edges");
+    let counts = npv["histogram"]["counts"].as_array().expect("counts");
+    assert_eq!(edges.len(), counts.len() + 1);
+    let total: u64 = counts.iter().map(|c| c.as_u64().expect("count")).sum();
+    assert_eq!(total, 20000);
+    let sensitivity = npv["sensitivity"].as_array().expect("sensitivity");
+    assert_eq!(sensitivity.len(), 4);
+    for key in [
+        "input",
+        "name",
+        "spearman",
+        "regression",
+        "contribution_to_variance",
+        "mean_at_low",
+        "mean_at_high",
+    ] {
+        assert!(!sensitivity[0][key].is_null(), "sensitivity {key} missing");
+    }
+    assert!(doc["outputs"]["Total cash"].is_object());
+}
+
+#[test]
+fn same_request_same_numbers_whatever_the_threads() {
+    let one = ultra(&[
+        &example(),
+        "--iterations",
+        "5000",
+        "--format",
+        "json",
+        "--threads",
+        "1",
+    ]);
+    let two = ultra(&[
+        &example(),
+        "--iterations",
+        "5000",
+        "--format",
+        "json",
+        "--threads",
+        "2",
+        "--chunk-size",
+        "333",
+    ]);
+    let strip = |out: &Output| {
+        let mut doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        doc["elapsed_ms"] = serde_json::Value::Null;
+        doc
+    };
+    assert_eq!(strip(&one), strip(&two));
+}
+
+#[test]
+fn table_output_names_the_outputs() {
+    let out = ultra(&[&example(), "--iterations", "2000"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("NPV") && text.contains("Total cash") && text.contains("p50="),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_input_is_a_clear_error_not_a_panic() {
+    let garbage = scratch("garbage.json", "{ not json");
+    let cells = scratch("cells.json", r#"{"name": "m", "cells": {"a": 1}}"#);
+    let wrong = scratch("wrong.json", r#"{"nodes": [{"id": 1, "op": "teleport"}]}"#);
+    let cycle = scratch(
+        "cycle.json",
+        r#"{"nodes": [{"id": 1, "op": "call", "func": "neg", "args": [2]},
+                      {"id": 2, "op": "call", "func": "neg", "args": [1]},
+                      {"id": 3, "op": "output", "name": "x", "arg": 1}]}"#,
+    );
+    let bad_sd = scratch(
+        "bad_sd.json",
+        r#"{"nodes": [{"id": 1, "op": "const", "value": 0}, {"id": 2, "op": "const", "value": -1},
+                      {"id": 3, "op": "input", "distribution": {"family": "normal"}, "params": [1, 2]},
+                      {"id": 4, "op": "output", "name": "x", "arg": 3}]}"#,
+    );
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["/nonexistent/model.json".into()], "reading"),
+        (vec![garbage.display().to_string()], "not valid JSON"),
+        (vec![cells.display().to_string()], "compiling"),
+        (vec![wrong.display().to_string()], "not a valid IR model"),
+        (vec![cycle.display().to_string()], "cycle"),
+        (vec![bad_sd.display().to_string()], "sd"),
+        (
+            vec![example(), "--iterations".into(), "0".into()],
+            "at least 1",
+        ),
+        (
+            vec![
+                example(),
+                "--iterations".into(),
+                "100".into(),
+                "--max-iterations".into(),
+                "10".into(),
+            ],
+            "cap",
+        ),
+        (vec![example(), "--threads".into(), "0".into()], "threads"),
+        (vec![example(), "--engine".into(), "gpu".into()], "GPU"),
+        (
+            vec![example(), "--sampling".into(), "quantum".into()],
+            "quantum",
+        ),
+        (vec![example(), "--iterations".into(), "-5".into()], "-5"),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = ultra(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected {expected:?} in: {stderr}"
+        );
+    }
+}
+
+/// The JSON model of npv10 (formula language) and its hand-lowered IR draw the same inputs
+/// (same order, same streams), so their statistics agree up to f64 rounding of the NPV.
+#[test]
+fn json_model_and_hand_lowered_ir_agree() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let stats = |file: &str| {
+        let path = dir.join(file).to_string_lossy().into_owned();
+        let out = ultra(&[
+            &path,
+            "--iterations",
+            "10000",
+            "--seed",
+            "3",
+            "--format",
+            "json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        doc["outputs"].clone()
+    };
+    let (json, ir) = (stats("npv10.json"), stats("npv10.ir.json"));
+    for output in ["NPV", "Total cash"] {
+        for key in ["mean", "std", "min", "max"] {
+            let a = json[output][key].as_f64().expect("number");
+            let b = ir[output][key].as_f64().expect("number");
+            assert!(
+                (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                "{output} {key}: {a} vs {b}"
+            );
+        }
+    }
+}
