@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::correlation::{Copula, CorrelationReport, RankCorrelationMatrix};
@@ -182,16 +183,27 @@ fn summarise(plan: &Plan, samples: &Samples, options: &SimulationOptions) -> Vec
     };
     let outputs: Vec<&[f64]> = samples.outputs.iter().map(Vec::as_slice).collect();
     let inputs: Vec<&[f64]> = samples.inputs.iter().map(Vec::as_slice).collect();
-    let sensitivities = if inputs.is_empty() {
-        vec![Vec::new(); outputs.len()]
-    } else {
-        stats::sensitivity(&outputs, &inputs)
-    };
+    // Sensitivity and the per-output summaries are independent: run them side by side.
+    let (sensitivities, statistics) = rayon::join(
+        || {
+            if inputs.is_empty() {
+                vec![Vec::new(); outputs.len()]
+            } else {
+                stats::sensitivity(&outputs, &inputs)
+            }
+        },
+        || {
+            outputs
+                .par_iter()
+                .map(|column| stats::summarize(column, &stats_options))
+                .collect::<Vec<_>>()
+        },
+    );
     plan.outputs
         .iter()
-        .zip(&outputs)
+        .zip(statistics)
         .zip(sensitivities)
-        .map(|((output, column), per_input)| {
+        .map(|((output, statistics), per_input)| {
             let mut sensitivity: Vec<InputSensitivity> = per_input
                 .into_iter()
                 .map(|s| {
@@ -216,7 +228,7 @@ fn summarise(plan: &Plan, samples: &Samples, options: &SimulationOptions) -> Vec
             OutputResult {
                 node: output.node,
                 name: output.name.clone(),
-                statistics: stats::summarize(column, &stats_options),
+                statistics,
                 sensitivity,
             }
         })
