@@ -129,6 +129,21 @@ pub enum Func {
     Trunc,
     /// `mod(x, y)` with the sign of y (Excel's MOD); NaN when y is 0.
     Mod,
+    /// Standard normal CDF (NORM.S.DIST(x, TRUE)).
+    NormSDist,
+    /// n-ary median.
+    Median,
+    /// `large(k, values...)`: the k-th largest value (Excel's LARGE).
+    Large,
+    /// `small(k, values...)`: the k-th smallest value (Excel's SMALL).
+    Small,
+    /// `irr(flows...)`: Excel's IRR, solved per iteration; NaN when there is no root.
+    Irr,
+    /// `rate(nper, pmt, pv, [fv], [type], [guess])`: Excel's RATE.
+    Rate,
+    /// `xirr(values..., dates...)`: Excel's XIRR; the first half of the arguments are the
+    /// values, the second half their dates.
+    Xirr,
 }
 
 /// How many arguments a function takes.
@@ -136,19 +151,24 @@ pub enum Func {
 pub enum Arity {
     Exactly(usize),
     AtLeast(usize),
+    Between(usize, usize),
+    /// An even count of at least this many.
+    EvenAtLeast(usize),
 }
 
 impl Func {
     pub fn arity(self) -> Arity {
         use Func::*;
         match self {
-            Neg | Not | Exp | Ln | Log10 | Sqrt | Abs | Sign | Floor | Ceiling | Trunc => {
-                Arity::Exactly(1)
-            }
+            Neg | Not | Exp | Ln | Log10 | Sqrt | Abs | Sign | Floor | Ceiling | Trunc
+            | NormSDist => Arity::Exactly(1),
             Add | Sub | Mul | Div | Pow | Eq | Ne | Lt | Le | Gt | Ge | Round | RoundUp
             | RoundDown | Mod => Arity::Exactly(2),
             Select => Arity::Exactly(3),
-            And | Or | Xor | Min | Max | Sum | Product => Arity::AtLeast(1),
+            And | Or | Xor | Min | Max | Sum | Product | Median => Arity::AtLeast(1),
+            Large | Small | Irr => Arity::AtLeast(2),
+            Rate => Arity::Between(3, 6),
+            Xirr => Arity::EvenAtLeast(4),
         }
     }
 
@@ -156,6 +176,8 @@ impl Func {
         match self.arity() {
             Arity::Exactly(n) => count == n,
             Arity::AtLeast(n) => count >= n,
+            Arity::Between(fewest, most) => (fewest..=most).contains(&count),
+            Arity::EvenAtLeast(n) => count >= n && count.is_multiple_of(2),
         }
     }
 }
@@ -318,6 +340,8 @@ fn check_node(
             expected: match func.arity() {
                 Arity::Exactly(n) => n.to_string(),
                 Arity::AtLeast(n) => format!("at least {n}"),
+                Arity::Between(fewest, most) => format!("{fewest} to {most}"),
+                Arity::EvenAtLeast(n) => format!("an even number, at least {n},"),
             },
             got: args.len(),
         }),

@@ -8,6 +8,7 @@ pub mod correlation;
 pub mod dist;
 pub mod error;
 pub mod executor;
+pub mod functions;
 pub mod ir;
 pub mod rng;
 pub mod sampling;

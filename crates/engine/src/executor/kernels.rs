@@ -2,6 +2,8 @@
 //! compiler vectorises. Excel semantics where they differ from IEEE: errors (division by
 //! zero, MOD by zero) are NaN, which statistics count as error iterations.
 
+use crate::dist::special;
+use crate::functions;
 use crate::ir::Func;
 
 #[inline(always)]
@@ -148,6 +150,19 @@ pub(crate) fn apply(func: Func, out: &mut [f64], args: &[&[f64]]) {
             });
             unary_in_place(out, |x| if x.is_nan() { x } else { truth(x != 0.0) });
         }
+        NormSDist => unary(out, args[0], special::normal_cdf),
+        Median => gather(out, args, functions::median),
+        Large => gather(out, args, |row| {
+            let (k, values) = row.split_at_mut(1);
+            functions::kth(values, k[0], true)
+        }),
+        Small => gather(out, args, |row| {
+            let (k, values) = row.split_at_mut(1);
+            functions::kth(values, k[0], false)
+        }),
+        Irr => gather(out, args, |row| functions::irr(row)),
+        Rate => gather(out, args, |row| functions::rate(row)),
+        Xirr => gather(out, args, |row| functions::xirr(row)),
         Xor => {
             fold(out, args, |acc, x| {
                 if x.is_nan() {
@@ -158,6 +173,18 @@ pub(crate) fn apply(func: Func, out: &mut [f64], args: &[&[f64]]) {
             });
             unary_in_place(out, |x| if x.is_nan() { x } else { truth(x != 0.0) });
         }
+    }
+}
+
+/// Applies `f` to each iteration's arguments gathered into a small buffer: for the
+/// functions that need all their arguments at once (order statistics, root finders).
+fn gather(out: &mut [f64], args: &[&[f64]], f: impl Fn(&mut [f64]) -> f64) {
+    let mut row = vec![0.0; args.len()];
+    for (j, o) in out.iter_mut().enumerate() {
+        for (value, arg) in row.iter_mut().zip(args) {
+            *value = arg[j];
+        }
+        *o = f(&mut row);
     }
 }
 
@@ -223,5 +250,23 @@ mod tests {
         assert!(eval(Func::Min, &[&[f64::NAN], &[1.0]])[0].is_nan());
         assert_eq!(eval(Func::Sum, &[&[1.0], &[2.0], &[3.5]]), [6.5]);
         assert_eq!(eval(Func::Product, &[&[2.0], &[3.0], &[4.0]]), [24.0]);
+        assert_eq!(eval(Func::NormSDist, &[&[0.0]]), [0.5]);
+        assert_eq!(
+            eval(Func::Median, &[&[1.0, 9.0], &[5.0, 2.0], &[3.0, 4.0]]),
+            [3.0, 4.0]
+        );
+        assert_eq!(
+            eval(Func::Large, &[&[2.0, 1.0], &[1.0, 7.0], &[8.0, 3.0]]),
+            [1.0, 7.0]
+        );
+        assert_eq!(
+            eval(Func::Small, &[&[2.0, 1.0], &[1.0, 7.0], &[8.0, 3.0]]),
+            [8.0, 3.0]
+        );
+        let irr = eval(Func::Irr, &[&[-100.0, -100.0], &[110.0, 121.0]]);
+        assert!(
+            (irr[0] - 0.1).abs() < 1e-12 && (irr[1] - 0.21).abs() < 1e-12,
+            "{irr:?}"
+        );
     }
 }
