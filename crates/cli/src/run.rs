@@ -37,6 +37,9 @@ pub struct RunArgs {
     /// Refuse runs above this many iterations.
     #[arg(long, default_value_t = DEFAULT_MAX_ITERATIONS)]
     max_iterations: u64,
+    /// Percentiles to report, in percent, comma separated (default: 1,5,10,25,50,75,90,95,99).
+    #[arg(long, value_delimiter = ',')]
+    percentiles: Option<Vec<f64>>,
     /// Skip the sensitivity analysis (faster, keeps no input samples).
     #[arg(long)]
     no_sensitivity: bool,
@@ -80,6 +83,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         max_iterations: args.max_iterations,
         sensitivity: !args.no_sensitivity,
         ..SimulationOptions::default()
+    };
+    let options = match args.percentiles {
+        Some(percentiles) => SimulationOptions {
+            percentiles,
+            ..options
+        },
+        None => options,
     };
     let show_progress = std::io::stderr().is_terminal();
     let report = |progress: Progress| {

@@ -115,6 +115,34 @@ fn same_request_same_numbers_whatever_the_threads() {
 }
 
 #[test]
+fn requested_percentiles_are_reported() {
+    let out = ultra(&[
+        &example(),
+        "--iterations",
+        "1000",
+        "--format",
+        "json",
+        "--percentiles",
+        "2.5,50,97.5",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let percentiles = doc["outputs"]["NPV"]["percentiles"]
+        .as_object()
+        .expect("percentiles");
+    let keys: Vec<&str> = percentiles.keys().map(String::as_str).collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(percentiles["p2.5"].as_f64() < percentiles["p97.5"].as_f64());
+    let bad = ultra(&[&example(), "--percentiles", "50,120"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("120"));
+}
+
+#[test]
 fn table_output_names_the_outputs() {
     let out = ultra(&[&example(), "--iterations", "2000"]);
     assert!(out.status.success());

@@ -172,7 +172,8 @@ impl Func {
         }
     }
 
-    fn accepts(self, count: usize) -> bool {
+    /// Whether the function takes `count` arguments.
+    pub fn accepts(self, count: usize) -> bool {
         match self.arity() {
             Arity::Exactly(n) => count == n,
             Arity::AtLeast(n) => count >= n,

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use crate::correlation::Copula;
 use crate::dist::{Distribution, InputDistribution, Univariate};
 use crate::error::EngineError;
+use crate::ir::Func;
 use crate::sampling::Sampler;
 
 use plan::{InputSampler, Step};
@@ -243,6 +244,19 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// Evaluates one IR function on scalar arguments with the executor's own kernel: the
+/// formula compiler folds constants with it. NaN when the argument count is not one the
+/// function accepts.
+pub fn evaluate_scalar(func: Func, args: &[f64]) -> f64 {
+    if !func.accepts(args.len()) {
+        return f64::NAN;
+    }
+    let columns: Vec<&[f64]> = args.iter().map(std::slice::from_ref).collect();
+    let mut out = [0.0];
+    kernels::apply(func, &mut out, &columns);
+    out[0]
 }
 
 fn chunk_len(sink: &ChunkSink<'_>, iterations: u64, chunk_size: usize) -> usize {
