@@ -19,7 +19,7 @@ mod pmf;
 mod table;
 
 use super::special::{beta_i, beta_i_complement, gamma_p, gamma_q};
-use super::{DistributionError, Univariate, finite};
+use super::{DistributionError, Univariate, finite, invalid, outside_unit};
 use count::CountLaw;
 use table::{LatticeLaw, StepTable, lattice_table};
 
@@ -27,20 +27,6 @@ use table::{LatticeLaw, StepTable, lattice_table};
 const MAX_INTEGER: f64 = 9_007_199_254_740_992.0;
 /// Largest mean accepted for unbounded laws (so that quantiles stay exact integers).
 const MAX_MEAN: f64 = 1e15;
-
-fn invalid(
-    family: &'static str,
-    parameter: &'static str,
-    value: f64,
-    reason: &'static str,
-) -> DistributionError {
-    DistributionError::InvalidParameter {
-        family,
-        parameter,
-        value,
-        reason,
-    }
-}
 
 fn probability(
     family: &'static str,
@@ -86,20 +72,6 @@ fn integer(
         ));
     }
     Ok(value)
-}
-
-/// `Some(answer)` for p outside (0, 1) or NaN.
-#[inline]
-fn outside_unit(p: f64, min: f64, max: f64) -> Option<f64> {
-    if p > 0.0 && p < 1.0 {
-        None
-    } else if p <= 0.0 {
-        Some(min)
-    } else if p >= 1.0 {
-        Some(max)
-    } else {
-        Some(f64::NAN)
-    }
 }
 
 /// `RiskBernoulli(p)`: 1 with probability p, else 0.

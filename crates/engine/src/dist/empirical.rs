@@ -11,7 +11,7 @@
 
 mod trigen;
 
-use super::{DistributionError, Univariate};
+use super::{DistributionError, Univariate, outside_unit};
 pub use trigen::trigen;
 
 fn table_error(family: &'static str, reason: impl Into<String>) -> DistributionError {
@@ -97,20 +97,6 @@ fn segment(cdf: &[f64], sf: &[f64], p: f64) -> usize {
         sf.partition_point(|&s| s > 1.0 - p)
     };
     j.clamp(1, last)
-}
-
-/// `Some(answer)` for p outside (0, 1) or NaN.
-#[inline]
-fn outside_unit(p: f64, min: f64, max: f64) -> Option<f64> {
-    if p > 0.0 && p < 1.0 {
-        None
-    } else if p <= 0.0 {
-        Some(min)
-    } else if p >= 1.0 {
-        Some(max)
-    } else {
-        Some(f64::NAN)
-    }
 }
 
 /// A continuous distribution whose CDF is linear between knots (cumulative and histogram).

@@ -348,6 +348,36 @@ impl Univariate for Distribution {
     }
 }
 
+/// The answer of an inverse CDF for p outside (0, 1): the support's ends at or beyond 0 and
+/// 1, NaN for NaN; `None` inside, where the distribution must compute it.
+#[inline]
+pub(crate) fn outside_unit(p: f64, min: f64, max: f64) -> Option<f64> {
+    if p > 0.0 && p < 1.0 {
+        None
+    } else if p <= 0.0 {
+        Some(min)
+    } else if p >= 1.0 {
+        Some(max)
+    } else {
+        Some(f64::NAN)
+    }
+}
+
+/// A typed parameter error.
+pub(crate) fn invalid(
+    family: &'static str,
+    parameter: &'static str,
+    value: f64,
+    reason: &'static str,
+) -> DistributionError {
+    DistributionError::InvalidParameter {
+        family,
+        parameter,
+        value,
+        reason,
+    }
+}
+
 /// Checks that a parameter is a finite number; NaN and infinities are never valid.
 pub(crate) fn finite(
     family: &'static str,

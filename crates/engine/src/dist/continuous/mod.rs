@@ -25,22 +25,7 @@ pub use location::{Gumbel, Logistic, Lognormal, Normal, Triangular, Uniform};
 pub use positive::{Exponential, LogLogistic, Pareto, Weibull};
 pub use shape::{Beta, Gamma, StudentT};
 
-use super::{DistributionError, Univariate, finite};
-
-/// A typed parameter error.
-fn invalid(
-    family: &'static str,
-    parameter: &'static str,
-    value: f64,
-    reason: &'static str,
-) -> DistributionError {
-    DistributionError::InvalidParameter {
-        family,
-        parameter,
-        value,
-        reason,
-    }
-}
+use super::{DistributionError, Univariate, finite, invalid};
 
 /// Checks that a parameter is finite and strictly positive.
 fn positive(

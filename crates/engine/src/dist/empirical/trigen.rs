@@ -5,12 +5,7 @@ use crate::dist::{DistributionError, Triangular, finite};
 const FAMILY: &str = "RiskTrigen";
 
 fn invalid(parameter: &'static str, value: f64, reason: &'static str) -> DistributionError {
-    DistributionError::InvalidParameter {
-        family: FAMILY,
-        parameter,
-        value,
-        reason,
-    }
+    crate::dist::invalid(FAMILY, parameter, value, reason)
 }
 
 /// The triangular distribution whose `bottom_probability` and `top_probability` quantiles
