@@ -1,0 +1,1 @@
+//! Passwords (argon2id), JWT access tokens, refresh tokens, roles and permissions.

@@ -1,0 +1,1 @@
+//! Event bus: durable streams with consumer groups and ephemeral pub/sub; in-process and Redis.

@@ -1,0 +1,1 @@
+//! Shared gRPC plumbing: serving with health and reflection, callers, shutdown.

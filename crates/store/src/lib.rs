@@ -1,0 +1,1 @@
+//! Database pools (SQLite, PostgreSQL), embedded migrations, transactional outbox, object storage.

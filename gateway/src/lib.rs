@@ -1,0 +1,1 @@
+//! HTTPS REST gateway in front of the services.

@@ -1,0 +1,1 @@
+//! Analytics service: usage reports from events.

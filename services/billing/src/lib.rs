@@ -1,0 +1,1 @@
+//! Billing service: usage ledger from simulation events.

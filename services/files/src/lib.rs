@@ -1,0 +1,1 @@
+//! Files service: model upload, encryption at rest, validation.

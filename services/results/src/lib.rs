@@ -1,0 +1,1 @@
+//! Results service: statistics and sensitivity of finished runs.

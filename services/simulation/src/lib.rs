@@ -1,0 +1,1 @@
+//! Simulation service: submit, queue, run, progress, cancel.

@@ -1,0 +1,1 @@
+//! Users service: organisations, users, memberships, login and tokens.
