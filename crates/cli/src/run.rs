@@ -1,7 +1,7 @@
 //! `ultra run MODEL`: the contract is in DESIGN.md ("The `ultra run` contract").
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -14,9 +14,8 @@ use ultra_engine::{Model, SamplingMethod, SimulationOptions, SimulationResult, s
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// The model: a JSON model (named cells in the formula language, `"cells"`) or a
-    /// serialised engine IR model (`"nodes"`). Workbooks (`.xlsx`) arrive with the
-    /// workbook import.
+    /// The model: a workbook (`.xlsx`, `.xlsm`), a JSON model (named cells in the formula
+    /// language, `"cells"`) or a serialised engine IR model (`"nodes"`).
     model: PathBuf,
     #[arg(long, default_value_t = 10_000)]
     iterations: u64,
@@ -69,7 +68,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     if args.engine == Engine::Gpu {
         bail!("the GPU engine is not available in this build; use --engine cpu or auto");
     }
-    let model = load_model(&args.model)?;
+    let model = crate::model::load(&args.model)?;
     let options = SimulationOptions {
         iterations: args.iterations,
         seed: args.seed,
@@ -119,30 +118,6 @@ pub fn run(args: RunArgs) -> Result<()> {
         Format::Table => write_table(&mut stdout, &model, &result, elapsed_ms)?,
     }
     Ok(())
-}
-
-fn load_model(path: &Path) -> Result<Model> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    if matches!(extension.to_ascii_lowercase().as_str(), "xlsx" | "xlsm") {
-        bail!(
-            "{}: workbook models need the formula compiler, not in this build",
-            path.display()
-        );
-    }
-    let value: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    if value.get("cells").is_some() {
-        let compiled = ultra_formula::compile_json_model(&text)
-            .with_context(|| format!("compiling {}", path.display()))?;
-        return Ok(compiled.model);
-    }
-    serde_json::from_value(value)
-        .with_context(|| format!("{} is not a valid IR model", path.display()))
 }
 
 fn percentile_key(p: f64) -> String {

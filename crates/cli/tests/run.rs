@@ -212,10 +212,10 @@ fn bad_input_is_a_clear_error_not_a_panic() {
     }
 }
 
-/// The JSON model of npv10 (formula language) and its hand-lowered IR draw the same inputs
-/// (same order, same streams), so their statistics agree up to f64 rounding of the NPV.
+/// The JSON model of npv10 (formula language), its workbook and its hand-lowered IR draw the
+/// same inputs (same order, same streams), so their statistics agree up to f64 rounding.
 #[test]
-fn json_model_and_hand_lowered_ir_agree() {
+fn json_model_workbook_and_hand_lowered_ir_agree() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let stats = |file: &str| {
         let path = dir.join(file).to_string_lossy().into_owned();
@@ -247,4 +247,59 @@ fn json_model_and_hand_lowered_ir_agree() {
             );
         }
     }
+}
+
+#[test]
+fn inspect_lists_inputs_and_outputs_of_a_workbook() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/npv10.xlsx");
+    let out = Command::new(env!("CARGO_BIN_EXE_ultra"))
+        .args(["inspect", &path.to_string_lossy(), "--format", "json"])
+        .output()
+        .expect("ultra starts");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let inputs = doc["inputs"].as_array().expect("inputs");
+    assert_eq!(inputs.len(), 4);
+    assert!(
+        inputs[0]["distribution"]
+            .as_str()
+            .expect("text")
+            .starts_with("RiskTriang")
+    );
+    let outputs: Vec<&str> = doc["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert_eq!(outputs, ["NPV", "Total cash"]);
+}
+
+#[test]
+fn eval_prints_every_formula_cell() {
+    let model = scratch(
+        "eval.json",
+        r#"{"name": "e", "cells": {"a": 2, "b": "=a * 3", "c": "=1/0", "d": "=RiskNormal(10, 1)",
+            "e": "=IF(b > 5, \"big\", \"small\")", "out": "=RiskOutput() + b + d"}}"#,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ultra"))
+        .args(["eval", &model.to_string_lossy(), "--format", "json"])
+        .output()
+        .expect("ultra starts");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let values = &doc["values"];
+    assert_eq!(values["b"], 6.0);
+    assert_eq!(values["c"], "#DIV/0!");
+    assert_eq!(values["d"], 10.0);
+    assert_eq!(values["e"], "big");
+    assert_eq!(values["out"], 16.0);
 }

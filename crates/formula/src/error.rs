@@ -113,6 +113,12 @@ pub enum FormulaError {
         b: String,
         message: String,
     },
+    /// The file is not a workbook calamine can read (not a zip, no workbook part, bad XML).
+    #[error("cannot read the workbook: {0}")]
+    Workbook(String),
+    /// A limit against hostile input was exceeded (see `workbook::limits`).
+    #[error("the workbook exceeds a limit: {0}")]
+    Limit(String),
     #[error("the compiled model is not valid: {0}")]
     Model(#[from] ModelError),
 }

@@ -22,7 +22,8 @@ use serde::de::{self, MapAccess, Visitor};
 
 use crate::ast::{Reference, Target};
 use crate::error::{CellLocation, FormulaError};
-use crate::model::{self, Cell, CellCorrelation, Compiled, Content, Evaluation, Sheet};
+use crate::evaluate::{self, Evaluation};
+use crate::model::{self, Cell, CellCorrelation, Compiled, Content, Sheet};
 use crate::parser::parse_formula;
 use crate::value::{Grid, Value};
 
@@ -196,5 +197,5 @@ pub fn compile_json_model(text: &str) -> Result<Compiled, FormulaError> {
 /// take their `RiskStatic` value, else their mean.
 pub fn evaluate_json_model(text: &str) -> Result<Evaluation, FormulaError> {
     let (_, sheet, _) = load(text)?;
-    model::evaluate(&sheet)
+    evaluate::evaluate(&sheet)
 }

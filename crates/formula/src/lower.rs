@@ -30,6 +30,8 @@ pub(crate) struct NewInput {
     pub name: Option<String>,
     /// The distribution call as written, e.g. `RiskTriang(80,100,130)`.
     pub distribution: String,
+    /// Its place in a `RiskCorrmat` matrix, when given.
+    pub corrmat: Option<crate::corrmat::CorrmatRef>,
 }
 
 pub(crate) type Resolve<'a> = &'a dyn Fn(&Reference, usize) -> Result<Lowered, FormulaError>;

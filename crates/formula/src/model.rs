@@ -37,6 +37,11 @@ pub(crate) trait Sheet {
         reference: &Reference,
         column: usize,
     ) -> Result<Grid<usize>, FormulaError>;
+    /// Why cell `cell` cannot be computed (its formula does not parse), if so. Such a
+    /// cell holds an error value; compiling fails only when an output needs it.
+    fn broken(&self, _cell: usize) -> Option<&FormulaError> {
+        None
+    }
 }
 
 /// A requested rank correlation between the inputs of two cells.
@@ -85,13 +90,13 @@ pub struct Compiled {
 }
 
 /// What the formulas read, and which cells are outputs.
-struct Analysis {
-    deps: Vec<Vec<usize>>,
+pub(crate) struct Analysis {
+    pub deps: Vec<Vec<usize>>,
     /// (cell, output name), in cell order.
-    outputs: Vec<(usize, String)>,
+    pub outputs: Vec<(usize, String)>,
 }
 
-fn analyse(sheet: &dyn Sheet) -> Result<Analysis, FormulaError> {
+pub(crate) fn analyse(sheet: &dyn Sheet) -> Result<Analysis, FormulaError> {
     let cells = sheet.cells();
     let mut deps = vec![Vec::new(); cells.len()];
     let mut outputs = Vec::new();
@@ -144,7 +149,7 @@ fn output_name(cell: &Cell, args: &[Expr], column: usize) -> Result<String, Form
     }
 }
 
-fn order(sheet: &dyn Sheet, deps: &[Vec<usize>]) -> Result<Vec<usize>, FormulaError> {
+pub(crate) fn order(sheet: &dyn Sheet, deps: &[Vec<usize>]) -> Result<Vec<usize>, FormulaError> {
     topological_order(deps).map_err(|cycle| FormulaError::Cycle {
         cells: cycle
             .into_iter()
@@ -154,7 +159,7 @@ fn order(sheet: &dyn Sheet, deps: &[Vec<usize>]) -> Result<Vec<usize>, FormulaEr
 }
 
 /// Lowers cell `index` with the values of the cells before it in `values`.
-fn lower_cell(
+pub(crate) fn lower_cell(
     sheet: &dyn Sheet,
     index: usize,
     values: &[Option<Item>],
@@ -205,18 +210,60 @@ pub(crate) fn compile(
     sheet: &dyn Sheet,
     correlations: &[CellCorrelation],
 ) -> Result<Compiled, FormulaError> {
+    compile_with(name, sheet, correlations, &[])
+}
+
+/// [`compile`] with outputs chosen by the caller (cell, name) besides the `RiskOutput`
+/// marks; a cell both marked and chosen is one output, named by its mark.
+pub(crate) fn compile_with(
+    name: &str,
+    sheet: &dyn Sheet,
+    correlations: &[CellCorrelation],
+    chosen_outputs: &[(usize, String)],
+) -> Result<Compiled, FormulaError> {
     let cells = sheet.cells();
-    let analysis = analyse(sheet)?;
+    let mut analysis = analyse(sheet)?;
+    for (cell, name) in chosen_outputs {
+        if !analysis.outputs.iter().any(|(c, _)| c == cell) {
+            analysis.outputs.push((*cell, name.clone()));
+        }
+    }
     if analysis.outputs.is_empty() {
         return Err(FormulaError::NoOutputs);
     }
-    let order = order(sheet, &analysis.deps)?;
     let roots = analysis
         .outputs
         .iter()
         .map(|(c, _)| *c)
         .chain(correlations.iter().flat_map(|c| [c.a, c.b]));
     let needed = reachable(&analysis.deps, roots);
+    // Only the cells the outputs need must be acyclic and parse. The order over every
+    // cell is kept where it exists, so input order (random streams) does not depend on
+    // which cells are needed.
+    let order = match topological_order(&analysis.deps) {
+        Ok(order) => order,
+        Err(_) => {
+            let needed_deps: Vec<Vec<usize>> = analysis
+                .deps
+                .iter()
+                .enumerate()
+                .map(|(cell, deps)| {
+                    if needed[cell] {
+                        deps.clone()
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect();
+            order(sheet, &needed_deps)?
+        }
+    };
+    if let Some(error) = (0..cells.len())
+        .filter(|&cell| needed[cell])
+        .find_map(|cell| sheet.broken(cell))
+    {
+        return Err(error.clone());
+    }
     let mut builder = Builder::new();
     let mut values: Vec<Option<Item>> = vec![None; cells.len()];
     let mut cell_inputs: Vec<Vec<NewInput>> = vec![Vec::new(); cells.len()];
@@ -242,7 +289,8 @@ pub(crate) fn compile(
         return Err(FormulaError::Unsupported { calls: unsupported });
     }
     let outputs = add_outputs(sheet, &analysis.outputs, &values, &mut builder)?;
-    let model_correlations = correlate(sheet, correlations, &cell_inputs)?;
+    let mut model_correlations = correlate(sheet, correlations, &cell_inputs)?;
+    model_correlations.extend(crate::corrmat::matrices(&cell_inputs)?);
     let inputs = describe_inputs(sheet, &mut builder, &cell_inputs);
     let model = Model {
         name: name.to_string(),
@@ -395,56 +443,4 @@ fn locate(error: ModelError, model: &Model, inputs: &[InputInfo]) -> FormulaErro
         };
     }
     FormulaError::Model(error)
-}
-
-/// Cell values from one deterministic recalculation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Evaluation {
-    /// Every cell with its value, in the model's order.
-    pub cells: Vec<(CellLocation, Value)>,
-    /// Calls that could not be evaluated (their cells show an error value).
-    pub unsupported: Vec<UnsupportedCall>,
-}
-
-impl Evaluation {
-    /// The value of the cell called `name` (case-insensitive).
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.cells
-            .iter()
-            .find(|(location, _)| location.cell.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-}
-
-pub(crate) fn evaluate(sheet: &dyn Sheet) -> Result<Evaluation, FormulaError> {
-    let cells = sheet.cells();
-    let analysis = analyse(sheet)?;
-    let order = order(sheet, &analysis.deps)?;
-    let mut builder = Builder::new();
-    let mut values: Vec<Option<Item>> = vec![None; cells.len()];
-    let mut unsupported = Vec::new();
-    for index in order {
-        let (item, _) = lower_cell(
-            sheet,
-            index,
-            &values,
-            &mut builder,
-            Mode::Evaluate,
-            &mut unsupported,
-        )?;
-        values[index] = Some(item);
-    }
-    let cells = cells
-        .iter()
-        .zip(values)
-        .map(|(cell, item)| {
-            let value = match item {
-                Some(Item::Value(value)) => value,
-                // Evaluation has no random inputs, so no nodes; defensive all the same.
-                _ => Value::Error(ExcelError::Value),
-            };
-            (cell.location.clone(), value)
-        })
-        .collect();
-    Ok(Evaluation { cells, unsupported })
 }

@@ -423,8 +423,12 @@ impl Parser {
 /// Excel writes newer functions as `_xlfn.XLOOKUP` in files.
 fn strip_future_prefix(name: &str) -> &str {
     for prefix in ["_xlfn._xlws.", "_xlfn.", "_xlws."] {
-        if name.len() > prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix) {
-            return &name[prefix.len()..];
+        // `get`: a multi-byte character may straddle the prefix length (found by fuzzing).
+        if name.len() > prefix.len()
+            && let (Some(head), Some(rest)) = (name.get(..prefix.len()), name.get(prefix.len()..))
+            && head.eq_ignore_ascii_case(prefix)
+        {
+            return rest;
         }
     }
     name

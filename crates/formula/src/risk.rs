@@ -13,6 +13,7 @@ use ultra_engine::ir::InputSpec;
 
 use crate::ast::Expr;
 use crate::builder::Num;
+use crate::corrmat::CorrmatRef;
 use crate::error::FormulaError;
 use crate::functions::{Item, Lowered, to_num};
 use crate::lower::{Lowerer, Mode, NewInput};
@@ -102,7 +103,13 @@ const IGNORED_PROPERTIES: [&str; 7] = [
     "RISKSEED",
 ];
 
-const PROPERTIES: [&str; 4] = ["RISKTRUNCATE", "RISKSHIFT", "RISKNAME", "RISKSTATIC"];
+const PROPERTIES: [&str; 5] = [
+    "RISKTRUNCATE",
+    "RISKSHIFT",
+    "RISKNAME",
+    "RISKSTATIC",
+    "RISKCORRMAT",
+];
 
 /// Whether `upper` is a property function (an argument of a distribution function).
 pub(crate) fn is_property(upper: &str) -> bool {
@@ -117,6 +124,7 @@ struct Properties {
     shift: Option<Num>,
     name: Option<String>,
     static_value: Option<f64>,
+    corrmat: Option<CorrmatRef>,
 }
 
 pub(crate) fn lower_risk_call(
@@ -210,6 +218,7 @@ pub(crate) fn lower_risk_call(
                 node,
                 name: properties.name,
                 distribution,
+                corrmat: properties.corrmat,
             });
             Ok(Lowered::Item(Item::Node(node)))
         }
@@ -261,6 +270,10 @@ fn property_call(
             arity(lw, 1, 1)?;
             properties.shift = number(lw, 0)?;
         }
+        "RISKCORRMAT" => {
+            arity(lw, 2, 3)?;
+            properties.corrmat = Some(corrmat_ref(lw, name, args, &values, column)?);
+        }
         "RISKNAME" => {
             arity(lw, 1, 1)?;
             match values[0].scalar() {
@@ -284,6 +297,43 @@ fn property_call(
         }
     }
     Ok(())
+}
+
+/// `RiskCorrmat(range, position[, instance])`: the matrix must be constant.
+fn corrmat_ref(
+    lw: &Lowerer<'_>,
+    name: &str,
+    args: &[Expr],
+    values: &[Lowered],
+    column: usize,
+) -> Result<CorrmatRef, FormulaError> {
+    let fail = |message: &str| lw.function_error(name, column, message.to_string());
+    let grid = values[0].grid();
+    let items = grid
+        .items
+        .iter()
+        .map(|item| match item {
+            Item::Value(Value::Empty) => Ok(None),
+            Item::Value(Value::Number(x)) => Ok(Some(*x)),
+            Item::Node(_) => Err(fail("the correlation matrix must be constant")),
+            Item::Value(_) => Err(fail("the correlation matrix must hold numbers")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let position = match to_num(&values[1].scalar()) {
+        Ok(Num::Const(p)) if p >= 1.0 && p.fract() == 0.0 && p < 1e6 => p as usize,
+        _ => return Err(fail("the position must be a whole number from 1")),
+    };
+    let sheet = lw.location.sheet.as_deref().unwrap_or("");
+    let instance = args.get(2).map(ToString::to_string).unwrap_or_default();
+    Ok(CorrmatRef {
+        key: format!("{sheet}!{}#{instance}", args[0]),
+        matrix: crate::value::Grid {
+            rows: grid.rows,
+            cols: grid.cols,
+            items,
+        },
+        position,
+    })
 }
 
 enum Problem {

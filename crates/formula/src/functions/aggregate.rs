@@ -19,9 +19,9 @@ pub(super) fn call(b: &mut Builder, name: &str, args: &[Lowered]) -> Option<Call
         "COUNT" => count(args, false),
         "COUNTA" => count(args, true),
         "SUMPRODUCT" => sumproduct(b, args),
-        "MEDIAN" => order_statistic(args, Order::Median),
-        "LARGE" => order_statistic(args, Order::Large),
-        "SMALL" => order_statistic(args, Order::Small),
+        "MEDIAN" => order_statistic(b, args, Order::Median),
+        "LARGE" => order_statistic(b, args, Order::Large),
+        "SMALL" => order_statistic(b, args, Order::Small),
         "SUMIF" => conditional(b, args, Conditional::Sum),
         "COUNTIF" => conditional(b, args, Conditional::Count),
         "AVERAGEIF" => conditional(b, args, Conditional::Average),
@@ -123,62 +123,40 @@ enum Order {
     Small,
 }
 
-/// MEDIAN, LARGE and SMALL sort their values: foldable for constants only, as the IR has
-/// no sort.
-fn order_statistic(args: &[Lowered], order: Order) -> CallResult {
-    let (value_args, k) = match order {
+/// MEDIAN, LARGE and SMALL: the IR's order statistics (folded for constants by the same
+/// kernel). LARGE and SMALL take `k` first in the IR.
+fn order_statistic(b: &mut Builder, args: &[Lowered], order: Order) -> CallResult {
+    let (value_args, func) = match order {
         Order::Median => {
             check_arity(args, 1, 255)?;
-            (args, None)
+            (args, Func::Median)
         }
         Order::Large | Order::Small => {
             check_arity(args, 2, 2)?;
-            (&args[..1], Some(&args[1]))
+            let func = if matches!(order, Order::Large) {
+                Func::Large
+            } else {
+                Func::Small
+            };
+            (&args[..1], func)
         }
     };
     let numbers = match collect_numbers(value_args) {
         Ok(numbers) => numbers,
         Err(e) => return Ok(Lowered::error(e)),
     };
-    let constants: Option<Vec<f64>> = numbers.iter().map(|n| n.constant()).collect();
-    let Some(mut values) = constants else {
-        return Err(CallError::Unsupported(
-            "sorting random values (MEDIAN, LARGE, SMALL) is not in the IR".into(),
-        ));
-    };
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
+    if numbers.is_empty() {
         return Ok(Lowered::error(ExcelError::Num));
     }
-    let result = match (order, k.map(|k| to_num(&k.scalar()))) {
-        (Order::Median, _) => {
-            if n % 2 == 1 {
-                values[n / 2]
-            } else {
-                (values[n / 2 - 1] + values[n / 2]) / 2.0
-            }
+    let mut operands = Vec::with_capacity(numbers.len() + 1);
+    if !matches!(order, Order::Median) {
+        match to_num(&args[1].scalar()) {
+            Ok(k) => operands.push(k),
+            Err(e) => return Ok(Lowered::error(e)),
         }
-        (_, Some(Err(e))) => return Ok(Lowered::error(e)),
-        (_, Some(Ok(Num::Node(_)))) | (_, None) => {
-            return Err(CallError::Unsupported(
-                "the rank `k` must be a constant".into(),
-            ));
-        }
-        (order, Some(Ok(Num::Const(k)))) => {
-            let k = k.ceil();
-            if k < 1.0 || k > n as f64 {
-                return Ok(Lowered::error(ExcelError::Num));
-            }
-            let k = k as usize;
-            if matches!(order, Order::Large) {
-                values[n - k]
-            } else {
-                values[k - 1]
-            }
-        }
-    };
-    Ok(Lowered::value(Value::Number(result)))
+    }
+    operands.extend(numbers);
+    Ok(Lowered::num(b.call(func, &operands)))
 }
 
 enum Conditional {
@@ -305,7 +283,11 @@ pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
 }
 
 /// Whether range item `cell` meets the criterion, as a number (0/1, or a node).
-fn matches_item(b: &mut Builder, cell: &Item, criterion: &Item) -> Result<Num, CallError> {
+pub(super) fn matches_item(
+    b: &mut Builder,
+    cell: &Item,
+    criterion: &Item,
+) -> Result<Num, CallError> {
     let truth = |x: bool| Num::Const(if x { 1.0 } else { 0.0 });
     match (cell, criterion) {
         (Item::Value(cell), Item::Value(criterion)) => {

@@ -2,8 +2,8 @@
 //!
 //! Formulas as Excel documents them (and as LibreOffice implements them in
 //! `sc/source/core/tool/interpr2.cxx`); the `rate = 0` special cases become a `select`,
-//! which folds away when the rate is constant. IRR, RATE and XIRR need a root finder per
-//! iteration and are reported as unsupported (see `super::unsupported_reason`).
+//! which folds away when the rate is constant. The root finders (IRR, RATE, XIRR) and
+//! XNPV are in `super::solve`.
 
 use ultra_engine::ir::Func;
 

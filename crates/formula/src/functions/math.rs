@@ -1,6 +1,6 @@
 //! Mathematical, logical and normal-distribution functions.
 
-use ultra_engine::dist::special::{inverse_normal_cdf, normal_cdf};
+use ultra_engine::dist::special::inverse_normal_cdf;
 use ultra_engine::ir::Func;
 
 use super::{CallError, CallResult, Item, Lowered, arg_or, check_arity, from_num, numeric, to_num};
@@ -66,6 +66,12 @@ pub(super) fn call(b: &mut Builder, name: &str, args: &[Lowered]) -> Option<Call
         }),
         "NORM.INV" | "NORMINV" => normal_inverse(args, 3),
         "NORM.S.INV" | "NORMSINV" => normal_inverse(args, 1),
+        "LOGNORM.INV" | "LOGINV" => match normal_inverse(args, 3) {
+            Ok(Lowered::Item(Item::Value(Value::Number(x)))) => {
+                Ok(Lowered::num(Num::Const(x.exp())))
+            }
+            other => other,
+        },
         "CONCATENATE" | "CONCAT" => concatenate(args),
         _ => return None,
     })
@@ -301,8 +307,8 @@ fn choose(b: &mut Builder, args: &[Lowered]) -> CallResult {
     }
 }
 
-/// NORM.DIST(x, mean, sd, cumulative) and NORM.S.DIST(z, cumulative). The density lowers
-/// to IR; the cumulative needs erf, which the IR lacks, so it folds constants only.
+/// NORM.DIST(x, mean, sd, cumulative) and NORM.S.DIST(z, cumulative): the density in
+/// closed form, the cumulative through the IR's standard normal CDF.
 fn normal_distribution(b: &mut Builder, args: &[Lowered], standard: bool) -> CallResult {
     let count = if standard { 2 } else { 4 };
     check_arity(args, count, count)?;
@@ -328,12 +334,7 @@ fn normal_distribution(b: &mut Builder, args: &[Lowered], standard: bool) -> Cal
     let deviation = b.sub(x, mean);
     let z = b.div(deviation, sd);
     if cumulative != 0.0 {
-        return match z {
-            Num::Const(z) => Ok(Lowered::num(Num::Const(normal_cdf(z)))),
-            Num::Node(_) => Err(CallError::Unsupported(
-                "the cumulative normal of a random value needs erf, which the IR lacks".into(),
-            )),
-        };
+        return Ok(Lowered::num(b.call(Func::NormSDist, &[z])));
     }
     let square = b.mul(z, z);
     let half = b.mul(square, Num::Const(-0.5));

@@ -7,10 +7,12 @@
 //! ([`CallError::Unsupported`]).
 
 mod aggregate;
+mod conditional;
 mod finance;
 mod lookup;
 mod math;
 mod operators;
+mod solve;
 
 pub use operators::{binary, unary};
 
@@ -173,6 +175,12 @@ pub fn call(b: &mut Builder, name: &str, args: &[Lowered]) -> CallResult {
     if let Some(result) = finance::call(b, &upper, args) {
         return result;
     }
+    if let Some(result) = conditional::call(b, &upper, args) {
+        return result;
+    }
+    if let Some(result) = solve::call(b, &upper, args) {
+        return result;
+    }
     if let Some(result) = lookup::call(b, &upper, args) {
         return result;
     }
@@ -183,10 +191,7 @@ pub fn call(b: &mut Builder, name: &str, args: &[Lowered]) -> CallResult {
 /// (not unknown) so that the user learns why.
 pub fn unsupported_reason(upper: &str) -> Option<&'static str> {
     Some(match upper {
-        "IRR" | "RATE" | "XIRR" | "MIRR" => {
-            "needs an iterative solve per iteration (a root-finding IR function)"
-        }
-        "XNPV" => "needs date serial arithmetic on ranges, not yet lowered",
+        "MIRR" => "not yet in the function library",
         "RAND" | "RANDBETWEEN" => "use a Risk distribution function instead",
         "OFFSET" | "INDIRECT" => "dynamic references cannot be compiled",
         "NOW" | "TODAY" => "volatile functions are not supported",

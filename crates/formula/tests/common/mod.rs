@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod xlsx;
+
 use std::collections::HashMap;
 
 use ultra_engine::ir::{Func, Model, NodeId, Op};
