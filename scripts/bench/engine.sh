@@ -21,7 +21,7 @@ python3 scripts/bench/npv10_ir.py > "$model"
 
 best_ms=""
 for _ in $(seq "$repeat"); do
-  ms=$(target/release/ultra run "$model" --iterations "$iterations" --seed 42 --sampling lhs \
+  ms=$("${CARGO_TARGET_DIR:-target}"/release/ultra run "$model" --iterations "$iterations" --seed 42 --sampling lhs \
         --engine cpu --threads "$threads" --format json |
        python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["elapsed_ms"]); o=d["outputs"]["NPV"]; print(o["mean"], o["std"], file=sys.stderr)' 2>/tmp/ultra-bench-npv)
   if [ -z "$best_ms" ] || python3 -c "import sys; sys.exit(0 if $ms < $best_ms else 1)"; then best_ms=$ms; fi

@@ -17,7 +17,7 @@ cargo build --release --locked --quiet -p ultra-cli
 
 best_ms=""
 for _ in $(seq "$repeat"); do
-  ms=$(target/release/ultra run examples/npv10.xlsx --iterations "$iterations" --seed 42 \
+  ms=$("${CARGO_TARGET_DIR:-target}"/release/ultra run examples/npv10.xlsx --iterations "$iterations" --seed 42 \
         --sampling lhs --engine cpu --format json |
        python3 -c 'import json,sys; print(json.load(sys.stdin)["elapsed_ms"])')
   if [ -z "$best_ms" ] || python3 -c "import sys; sys.exit(0 if $ms < $best_ms else 1)"; then best_ms=$ms; fi
