@@ -28,10 +28,10 @@ python3 -c '
 import json, sys
 n, ms = int(sys.argv[1]), float(sys.argv[2])
 ultra = n / (ms / 1e3)
-print(f"npv10.xlsx Monte Carlo, iterations per second")
-print(f"ultra run (cpu, lhs, sensitivity): {ultra:14,.0f}   ({n} iterations in {ms / 1e3:.3f} s)")
+print("npv10.xlsx Monte Carlo, iterations per second")
+print("%-34s %14s   (%d iterations in %.3f s)" % ("ultra run (cpu, lhs, sensitivity):", format(ultra, ",.0f"), n, ms / 1e3))
 for line in sys.stdin:
     r = json.loads(line)
-    print(f"{r[\"engine\"]:<33}: {r[\"rate\"]:14,.1f}   ({r[\"iterations\"]} iterations in {r[\"seconds\"]:.1f} s)"
-          f"   ultra is {ultra / r[\"rate\"]:,.0f}x")
+    print("%-34s %14s   (%d iterations in %.1f s)   ultra is %sx"
+          % (r["engine"] + ":", format(r["rate"], ",.1f"), r["iterations"], r["seconds"], format(ultra / r["rate"], ",.0f")))
 ' "$iterations" "$best_ms"
