@@ -1,1 +1,36 @@
-//! Passwords (argon2id), JWT access tokens, refresh tokens, roles and permissions.
+//! Authentication and authorisation primitives shared by the users service (which issues
+//! credentials) and the gateway (which checks them): argon2id password hashes, HS256 JWT
+//! access tokens, opaque rotating refresh tokens, and the role → permission table of
+//! DESIGN.md.
+
+mod password;
+mod roles;
+mod token;
+
+pub use password::{hash_password, verify_password, verify_password_against_dummy};
+pub use roles::{Permission, Role, allows};
+pub use token::{Claims, MIN_SECRET_BYTES, TokenIssuer, new_refresh_token, sha256_hex};
+
+/// Why a credential was refused or could not be produced. Every token rejection is its own
+/// variant so callers can log the reason, while answering clients with one generic 401.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("token expired")]
+    Expired,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token algorithm is not HS256")]
+    WrongAlgorithm,
+    #[error("token audience is not accepted")]
+    WrongAudience,
+    #[error("token issuer is not accepted")]
+    WrongIssuer,
+    #[error("token is malformed: {0}")]
+    Malformed(String),
+    #[error("JWT secret must be at least {MIN_SECRET_BYTES} bytes")]
+    WeakSecret,
+    #[error("unknown role {0:?}")]
+    UnknownRole(String),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}

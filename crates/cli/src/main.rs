@@ -1,8 +1,9 @@
-//! `ultra`: the one binary of the platform. Today it runs simulations locally
-//! (`ultra run`); the services and the gateway join it as they land.
+//! `ultra`: the one binary of the platform: `ultra run` (local, no server), `ultra serve`
+//! (everything in one process), `ultra service NAME` and `ultra gateway` (one role each).
 
 mod model;
 mod run;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,12 @@ enum Command {
     /// Evaluate every formula cell once, deterministically (Risk functions at their static
     /// value, else their mean).
     Eval(model::EvalArgs),
+    /// Run the gateway and all six services in this process (embedded SQLite, in-process bus).
+    Serve(serve::ServeArgs),
+    /// Run one service (users, files, simulation, results, billing, analytics) from ULTRA_* variables.
+    Service(serve::ServiceArgs),
+    /// Run the REST gateway alone, upstream URLs from ULTRA_*_URL variables.
+    Gateway,
 }
 
 fn main() -> ExitCode {
@@ -36,6 +43,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Inspect(args) => model::inspect(args),
         Command::Eval(args) => model::eval(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Service(args) => serve::service(args),
+        Command::Gateway => serve::gateway(),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

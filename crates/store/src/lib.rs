@@ -1,1 +1,40 @@
-//! Database pools (SQLite, PostgreSQL), embedded migrations, transactional outbox, object storage.
+//! Persistence shared by every service: database pools with embedded migrations (SQLite for
+//! the embedded default, PostgreSQL for clusters, through one portable `sqlx::Any` pool), the
+//! transactional outbox and idempotent consumption (DESIGN.md, Events), and the object store
+//! for uploaded files.
+//!
+//! SQL written against [`Db`] must stay portable between SQLite and PostgreSQL: `$1`
+//! placeholders, TEXT ids, BIGINT millisecond timestamps, `ON CONFLICT ... DO NOTHING`.
+
+mod db;
+mod objects;
+mod outbox;
+
+pub use db::{Backend, Db, Transaction, open};
+pub use objects::ObjectStore;
+pub use outbox::{
+    OUTBOX_TABLE_SQL, PROCESSED_EVENTS_TABLE_SQL, enqueue, mark_processed, relay_once, spawn_relay,
+};
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid object key {0:?}")]
+    InvalidKey(String),
+    #[error("outbox row {event_id} is corrupt: {reason}")]
+    CorruptOutboxRow { event_id: String, reason: String },
+    #[error("bus error: {0}")]
+    Bus(#[from] ultra_bus::BusError),
+}

@@ -1,1 +1,47 @@
-//! Analytics service: usage reports from events.
+//! The analytics service: usage per organisation and per user, fed by the
+//! `simulation.completed` events of the simulation service (consumer group `analytics`,
+//! idempotent by event id), and `GetUsageReport(org, range)` with a per-user breakdown.
+//! Platform metrics and dashboards come in a later issue.
+//!
+//! Configuration (see [`Config`]): `ULTRA_ANALYTICS_DATABASE_URL`.
+
+mod config;
+mod error;
+mod events;
+mod grpc;
+mod store;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use ultra_proto::v1::analytics_service_server::AnalyticsServiceServer;
+
+pub use config::{Config, ConfigError};
+pub use error::{Error, Result};
+pub use events::GROUP;
+
+/// The gRPC name of the service, as health checks and reflection report it.
+pub const SERVICE_NAME: &str = "ultra.v1.AnalyticsService";
+
+/// Runs the analytics service on `listener` until `shutdown` is cancelled: opens and migrates
+/// its database, consumes usage events, serves gRPC.
+pub async fn serve(
+    config: Config,
+    bus: ultra_bus::Bus,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let db = ultra_store::open(&config.database_url, &store::MIGRATOR).await?;
+    let consumer_stop = shutdown.child_token();
+    let consumer = events::spawn_consumer(db.clone(), bus, consumer_stop.clone());
+    let routes = tonic::service::Routes::new(AnalyticsServiceServer::new(
+        grpc::AnalyticsGrpc::new(db.pool().clone()),
+    ));
+    let served = ultra_rpc::serve_named(listener, routes, &[SERVICE_NAME], shutdown).await;
+    consumer_stop.cancel();
+    if let Err(error) = consumer.await {
+        tracing::error!(error = %error, "analytics consumer panicked");
+    }
+    db.close().await;
+    served?;
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Access tokens: HS256 JWTs, short-lived, carrying who (user), where (org) and what (role).
+//! Only HS256 is accepted: `alg: none`, RS/ES algorithms (key confusion) and anything else
+//! are rejected before the signature is even considered. Refresh tokens are opaque random
+//! strings; only their SHA-256 is stored.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{AuthError, Role};
+
+/// HS256 with a shorter secret is brute-forceable; refuse to start with one.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Clock skew tolerated between the issuing and the verifying process.
+const LEEWAY_SECONDS: u64 = 5;
+
+/// The claims of an Ultra access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// The organisation id the token acts in.
+    pub org: String,
+    pub role: Role,
+    pub iss: String,
+    pub aud: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: u64,
+    /// Expires at, seconds since the Unix epoch.
+    pub exp: u64,
+    /// A unique id per token (for logs and future deny lists).
+    pub jti: String,
+}
+
+/// Issues and verifies access tokens for one issuer and audience.
+#[derive(Clone)]
+pub struct TokenIssuer {
+    encoding_key: EncodingKey,
+    decoding_key: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    access_ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("TokenIssuer")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("access_ttl", &self.access_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuer {
+    /// `secret` must be at least [`MIN_SECRET_BYTES`] long.
+    pub fn new(
+        secret: &[u8],
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+        access_ttl: Duration,
+    ) -> Result<TokenIssuer, AuthError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(AuthError::WeakSecret);
+        }
+        let issuer = issuer.into();
+        let audience = audience.into();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.set_issuer(&[issuer.as_str()]);
+        validation.set_audience(&[audience.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        Ok(TokenIssuer {
+            encoding_key: EncodingKey::from_secret(secret),
+            decoding_key: DecodingKey::from_secret(secret),
+            validation,
+            issuer,
+            audience,
+            access_ttl,
+        })
+    }
+
+    /// How long an access token lives.
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    /// A signed access token for `user_id` acting in `org_id` with `role`.
+    pub fn issue(&self, user_id: &str, org_id: &str, role: Role) -> Result<String, AuthError> {
+        let now = now_seconds();
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            org: org_id.to_owned(),
+            role,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now,
+            exp: now.saturating_add(self.access_ttl.as_secs()),
+            jti: random_token(16),
+        };
+        self.sign(&claims)
+    }
+
+    /// Signs arbitrary claims (tests use it to craft expired tokens; services use `issue`).
+    pub fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding_key)
+            .map_err(|error| AuthError::Malformed(error.to_string()))
+    }
+
+    /// The claims of `token` if it is an HS256 token signed with our secret, unexpired, for
+    /// our issuer and audience.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        // Check the header first so that `alg: none` and other algorithms get a precise error.
+        let header = jsonwebtoken::decode_header(token).map_err(|error| match error.kind() {
+            ErrorKind::InvalidAlgorithmName | ErrorKind::InvalidAlgorithm => {
+                AuthError::WrongAlgorithm
+            }
+            _ => AuthError::Malformed(error.to_string()),
+        })?;
+        if header.alg != Algorithm::HS256 {
+            return Err(AuthError::WrongAlgorithm);
+        }
+        jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidSignature => AuthError::BadSignature,
+                ErrorKind::InvalidAudience => AuthError::WrongAudience,
+                ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    AuthError::WrongAlgorithm
+                }
+                _ => AuthError::Malformed(error.to_string()),
+            })
+    }
+}
+
+/// A new refresh token: `(token, sha256_hex(token))`. Give the token to the client, store
+/// only the hash: a leaked database does not leak usable refresh tokens.
+pub fn new_refresh_token() -> (String, String) {
+    let token = random_token(32);
+    let hash = sha256_hex(&token);
+    (token, hash)
+}
+
+/// Lowercase hex SHA-256 of `text`.
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// `bytes` random bytes from the OS, base64url without padding.
+fn random_token(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buffer);
+    URL_SAFE_NO_PAD.encode(buffer)
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}

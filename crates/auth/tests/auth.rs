@@ -1,0 +1,191 @@
+//! Every way a token can be refused, password hashing, and the permission table.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ultra_auth::{
+    AuthError, Claims, Permission, Role, TokenIssuer, allows, hash_password, new_refresh_token,
+    sha256_hex, verify_password, verify_password_against_dummy,
+};
+
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
+
+fn issuer() -> TokenIssuer {
+    TokenIssuer::new(SECRET, "ultra", "ultra-api", Duration::from_secs(900)).expect("issuer")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+fn claims() -> Claims {
+    Claims {
+        sub: "user-1".into(),
+        org: "org-1".into(),
+        role: Role::Analyst,
+        iss: "ultra".into(),
+        aud: "ultra-api".into(),
+        iat: now(),
+        exp: now() + 600,
+        jti: "j".into(),
+    }
+}
+
+#[test]
+fn issued_tokens_verify() {
+    let issuer = issuer();
+    let token = issuer
+        .issue("user-1", "org-1", Role::PowerUser)
+        .expect("issue");
+    let claims = issuer.verify(&token).expect("valid");
+    assert_eq!(claims.sub, "user-1");
+    assert_eq!(claims.org, "org-1");
+    assert_eq!(claims.role, Role::PowerUser);
+    assert!(claims.exp > claims.iat);
+}
+
+#[test]
+fn weak_secret_is_refused() {
+    let error = TokenIssuer::new(b"short", "ultra", "ultra-api", Duration::from_secs(60))
+        .expect_err("weak");
+    assert_eq!(error, AuthError::WeakSecret);
+}
+
+#[test]
+fn expired_token_is_rejected() {
+    let issuer = issuer();
+    let mut expired = claims();
+    expired.iat = now() - 7200;
+    expired.exp = now() - 3600;
+    let token = issuer.sign(&expired).expect("sign");
+    assert_eq!(issuer.verify(&token), Err(AuthError::Expired));
+}
+
+#[test]
+fn forged_signature_is_rejected() {
+    let other = TokenIssuer::new(
+        b"another-secret-that-is-long-enough!!",
+        "ultra",
+        "ultra-api",
+        Duration::from_secs(60),
+    )
+    .expect("issuer");
+    let forged = other.issue("user-1", "org-1", Role::Admin).expect("issue");
+    assert_eq!(issuer().verify(&forged), Err(AuthError::BadSignature));
+
+    // Tampering with the payload of a genuine token breaks its signature too.
+    let genuine = issuer()
+        .issue("user-1", "org-1", Role::Viewer)
+        .expect("issue");
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let mut escalated = claims();
+    escalated.role = Role::Admin;
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&escalated).expect("json"));
+    let tampered = format!("{}.{}.{}", parts[0], payload, parts[2]);
+    assert_eq!(issuer().verify(&tampered), Err(AuthError::BadSignature));
+}
+
+#[test]
+fn alg_none_token_crafted_by_hand_is_rejected() {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims()).expect("json"));
+    for token in [
+        format!("{header}.{payload}."),
+        format!("{header}.{payload}"),
+    ] {
+        let error = issuer()
+            .verify(&token)
+            .expect_err("alg=none must be refused");
+        assert!(
+            matches!(error, AuthError::WrongAlgorithm | AuthError::Malformed(_)),
+            "{error:?}"
+        );
+    }
+}
+
+#[test]
+fn other_algorithms_are_rejected() {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims()).expect("json"));
+    let token = format!("{header}.{payload}.c2lnbmF0dXJl");
+    assert_eq!(issuer().verify(&token), Err(AuthError::WrongAlgorithm));
+}
+
+#[test]
+fn wrong_audience_and_issuer_are_rejected() {
+    let issuer = issuer();
+    let mut other_audience = claims();
+    other_audience.aud = "someone-else".into();
+    let token = issuer.sign(&other_audience).expect("sign");
+    assert_eq!(issuer.verify(&token), Err(AuthError::WrongAudience));
+
+    let mut other_issuer = claims();
+    other_issuer.iss = "evil".into();
+    let token = issuer.sign(&other_issuer).expect("sign");
+    assert_eq!(issuer.verify(&token), Err(AuthError::WrongIssuer));
+}
+
+#[test]
+fn garbage_is_malformed() {
+    for token in ["", "abc", "a.b.c", "....."] {
+        assert!(issuer().verify(token).is_err(), "{token:?}");
+    }
+}
+
+#[test]
+fn passwords_hash_and_verify() {
+    let hash = hash_password("correct horse battery staple").expect("hash");
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(verify_password("correct horse battery staple", &hash));
+    assert!(!verify_password("correct horse battery stapler", &hash));
+    assert!(!verify_password("anything", "not a phc string"));
+    assert!(!verify_password_against_dummy("anything"));
+    let again = hash_password("correct horse battery staple").expect("hash");
+    assert_ne!(hash, again, "salts differ");
+}
+
+#[test]
+fn refresh_tokens_are_random_and_stored_hashed() {
+    let (token, hash) = new_refresh_token();
+    let (other, _) = new_refresh_token();
+    assert_ne!(token, other);
+    assert!(token.len() >= 43);
+    assert_eq!(hash, sha256_hex(&token));
+    assert_eq!(hash.len(), 64);
+}
+
+#[test]
+fn permissions_follow_the_roles() {
+    for permission in Permission::ALL {
+        assert!(allows(Role::Admin, permission), "admin {permission}");
+    }
+    let viewer: Vec<Permission> = Permission::ALL
+        .into_iter()
+        .filter(|p| allows(Role::Viewer, *p))
+        .collect();
+    assert_eq!(
+        viewer,
+        [
+            Permission::SimulationRead,
+            Permission::ResultsView,
+            Permission::OrganizationView
+        ]
+    );
+    assert!(allows(Role::Analyst, Permission::SimulationCreate));
+    assert!(allows(Role::Analyst, Permission::FileUpload));
+    assert!(allows(Role::Analyst, Permission::ResultsExport));
+    assert!(!allows(Role::Analyst, Permission::SimulationDelete));
+    assert!(!allows(Role::Analyst, Permission::FileDownload));
+    assert!(allows(Role::PowerUser, Permission::SimulationDelete));
+    assert!(allows(Role::PowerUser, Permission::FileDownload));
+    assert!(allows(Role::PowerUser, Permission::OrganizationAnalytics));
+    assert!(!allows(Role::PowerUser, Permission::OrganizationBilling));
+    for role in Role::ALL {
+        assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        assert_eq!(Role::from_proto(role.to_proto()), Some(role));
+    }
+}

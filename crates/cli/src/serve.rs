@@ -1,0 +1,187 @@
+//! `ultra serve`, `ultra service NAME` and `ultra gateway`: the long-running roles.
+//!
+//! Each reads like a table of contents: settings, telemetry, start, wait for a signal,
+//! drain with a timeout.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+use ultra_cli::platform::{self, Platform, PlatformOptions};
+
+/// How long a stopping process waits for in-flight work before it gives up on it.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address of the REST gateway.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where the SQLite databases, model files and generated secrets live.
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ServiceArgs {
+    /// users, files, simulation, results, billing or analytics.
+    name: String,
+}
+
+fn process_env() -> HashMap<String, String> {
+    std::env::vars()
+        .filter(|(name, _)| name.starts_with("ULTRA_") || name == "HOSTNAME")
+        .collect()
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// `ultra serve`: the gateway and the six services in this process.
+pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing();
+    runtime()?.block_on(async {
+        let started = Instant::now();
+        let options = PlatformOptions {
+            listen: args.listen,
+            data_dir: args.data_dir,
+            env: process_env(),
+        };
+        let mut running = Platform::start(options).await?;
+        running.wait_ready(Duration::from_secs(10)).await?;
+        println!(
+            "Ultra is ready at {} ({} ms); Ctrl-C to stop",
+            running.base_url,
+            started.elapsed().as_millis()
+        );
+        let failure = tokio::select! {
+            () = signal() => None,
+            error = running.stopped() => Some(error),
+        };
+        tracing::info!("shutting down");
+        let errors = running.shutdown(SHUTDOWN_GRACE).await;
+        for error in &errors {
+            tracing::error!(%error, "stopped with an error");
+        }
+        match failure {
+            Some(error) => Err(error.into()),
+            None => Ok(()),
+        }
+    })
+}
+
+/// Runs one serving future until a signal, then cancels it and waits up to the grace.
+async fn run_until_signal<F>(serving: F, shutdown: CancellationToken) -> anyhow::Result<()>
+where
+    F: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let mut task = tokio::spawn(serving);
+    tokio::select! {
+        () = signal() => {}
+        outcome = &mut task => {
+            return match outcome {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(message)) => Err(anyhow::anyhow!(message)),
+                Err(join_error) => Err(join_error.into()),
+            };
+        }
+    }
+    shutdown.cancel();
+    match tokio::time::timeout(SHUTDOWN_GRACE, task).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(message))) => Err(anyhow::anyhow!(message)),
+        Ok(Err(join_error)) => Err(join_error.into()),
+        Err(_) => Err(anyhow::anyhow!("did not stop within {SHUTDOWN_GRACE:?}")),
+    }
+}
+
+fn listen_address(env: &HashMap<String, String>, default: &str) -> anyhow::Result<SocketAddr> {
+    let text = env
+        .get("ULTRA_LISTEN")
+        .map(String::as_str)
+        .unwrap_or(default);
+    text.parse()
+        .with_context(|| format!("ULTRA_LISTEN={text:?} is not an address"))
+}
+
+/// `ultra service NAME`: one service, configured by `ULTRA_*` variables (`ULTRA_LISTEN`,
+/// default `0.0.0.0:50051`).
+pub fn service(args: ServiceArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let env = process_env();
+    runtime()?.block_on(async {
+        let addr = listen_address(&env, "0.0.0.0:50051")?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let shutdown = CancellationToken::new();
+        // One process, one service: the in-process bus reaches only this process (a shared
+        // bus for separate processes comes with the Redis backend).
+        let bus = ultra_bus::Bus::in_process();
+        let task = platform::service_task(&args.name, &env, bus, listener, shutdown.clone())?;
+        println!("{} listening on {addr}", args.name);
+        run_until_signal(task, shutdown).await
+    })
+}
+
+/// `ultra gateway`: the REST gateway alone, upstream URLs from `ULTRA_*_URL`.
+pub fn gateway() -> anyhow::Result<()> {
+    init_tracing();
+    let env = process_env();
+    runtime()?.block_on(async {
+        let config = ultra_gateway::Config::from_env(&env)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        println!("gateway listening on http://{}", config.listen);
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let serving = async move {
+            ultra_gateway::serve(config, listener, token)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        run_until_signal(serving, shutdown).await
+    })
+}

@@ -1,0 +1,143 @@
+//! The transactional outbox and idempotent consumption (DESIGN.md, Events).
+//!
+//! A producer writes its events into its own `outbox` table in the same transaction as the
+//! state change ([`enqueue`]); the relay ([`spawn_relay`]) publishes committed rows to the
+//! bus and deletes them. A crash between publish and delete republishes: delivery is
+//! at-least-once, and consumers make the effect exactly-once with [`mark_processed`] in their
+//! own transaction.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use prost::Message;
+use sqlx::{AnyConnection, Row};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use ultra_bus::Bus;
+use ultra_proto::v1::Event;
+
+use crate::{Db, StoreError};
+
+/// The outbox table every producer creates in its own migrations (portable SQL).
+/// `payload` is the base64 of the protobuf-encoded `ultra.v1.Event` (TEXT rather than a
+/// binary column, whose type differs between SQLite and PostgreSQL).
+pub const OUTBOX_TABLE_SQL: &str = "CREATE TABLE outbox (
+    event_id      TEXT PRIMARY KEY,
+    event_type    TEXT NOT NULL,
+    payload       TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);
+CREATE INDEX outbox_by_age ON outbox (created_at_ms, event_id);";
+
+/// The table every consumer creates in its own migrations for [`mark_processed`].
+pub const PROCESSED_EVENTS_TABLE_SQL: &str = "CREATE TABLE processed_events (
+    event_id        TEXT PRIMARY KEY,
+    processed_at_ms BIGINT NOT NULL
+);";
+
+/// How often the relay looks for rows when nobody woke it.
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Rows published per round trip.
+const BATCH: i64 = 100;
+
+/// Writes `event` to the outbox inside the caller's transaction: it is published if and only
+/// if the transaction commits.
+pub async fn enqueue(connection: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (event_id, event_type, payload, created_at_ms) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&event.id)
+    .bind(&event.r#type)
+    .bind(STANDARD.encode(event.encode_to_vec()))
+    .bind(event.occurred_at_ms)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Records that `event_id` is being handled in the caller's transaction. Returns `false` if
+/// it already was (a redelivery): the caller then skips its effect and acks.
+pub async fn mark_processed(
+    connection: &mut AnyConnection,
+    event_id: &str,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO processed_events (event_id, processed_at_ms) VALUES ($1, $2) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(ultra_bus::now_ms())
+    .execute(connection)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Publishes up to one batch of committed outbox rows, oldest first, deleting each after
+/// the bus accepted it. Returns how many were published.
+pub async fn relay_once(db: &Db, bus: &Bus) -> Result<usize, StoreError> {
+    let rows = sqlx::query(
+        "SELECT event_id, payload FROM outbox ORDER BY created_at_ms, event_id LIMIT $1",
+    )
+    .bind(BATCH)
+    .fetch_all(db.pool())
+    .await?;
+    let mut published = 0;
+    for row in rows {
+        let event_id: String = row.try_get("event_id")?;
+        let payload: String = row.try_get("payload")?;
+        match decode(&event_id, &payload) {
+            Ok(event) => {
+                bus.publish(&event).await?;
+                published += 1;
+            }
+            // A row we cannot decode can never be published; keeping it would block nothing
+            // (rows are independent) but would be retried forever, so log it loudly and drop.
+            Err(error) => tracing::error!(%error, "dropping corrupt outbox row"),
+        }
+        sqlx::query("DELETE FROM outbox WHERE event_id = $1")
+            .bind(&event_id)
+            .execute(db.pool())
+            .await?;
+    }
+    Ok(published)
+}
+
+fn decode(event_id: &str, payload: &str) -> Result<Event, StoreError> {
+    let corrupt = |reason: String| StoreError::CorruptOutboxRow {
+        event_id: event_id.to_owned(),
+        reason,
+    };
+    let bytes = STANDARD
+        .decode(payload)
+        .map_err(|error| corrupt(error.to_string()))?;
+    Event::decode(bytes.as_slice()).map_err(|error| corrupt(error.to_string()))
+}
+
+/// Runs the relay in the background until `shutdown`, then makes one last pass so events
+/// committed just before shutdown are not left behind.
+pub fn spawn_relay(db: Db, bus: Bus, shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let drained = match relay_once(&db, &bus).await {
+                Ok(published) => published < BATCH as usize,
+                Err(error) => {
+                    tracing::warn!(%error, "outbox relay failed, retrying");
+                    true
+                }
+            };
+            if drained {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = db.outbox_signal().notified() => {}
+                    () = tokio::time::sleep(POLL_INTERVAL) => {}
+                }
+            } else if shutdown.is_cancelled() {
+                break;
+            }
+        }
+        if let Err(error) = relay_once(&db, &bus).await {
+            tracing::warn!(%error, "final outbox relay failed; rows stay for the next start");
+        }
+    })
+}

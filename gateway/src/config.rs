@@ -1,0 +1,145 @@
+//! Gateway configuration, read from `ULTRA_*` variables passed in as a map so tests (and
+//! `ultra serve`, which wires its own upstream URLs) can supply their own.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A variable that is missing or malformed, named so the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// The gRPC URLs of the services behind the gateway.
+#[derive(Clone, Debug)]
+pub struct UpstreamUrls {
+    pub users: String,
+    pub files: String,
+    pub simulation: String,
+    pub results: String,
+    pub billing: String,
+    pub analytics: String,
+}
+
+/// How access tokens are verified: the same secret, issuer and audience the users service
+/// signs with (HS256).
+#[derive(Clone)]
+pub struct JwtConfig {
+    pub secret: Vec<u8>,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("secret", &"<redacted>")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+/// Default JWT issuer, shared with the users service.
+pub const DEFAULT_JWT_ISSUER: &str = "ultra";
+/// Default JWT audience, shared with the users service.
+pub const DEFAULT_JWT_AUDIENCE: &str = "ultra-api";
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `ULTRA_LISTEN`, default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    pub upstreams: UpstreamUrls,
+    pub jwt: JwtConfig,
+    /// `ULTRA_MAX_UPLOAD_BYTES`, default 20 MiB: larger model uploads answer 413.
+    pub max_upload_bytes: usize,
+    /// `ULTRA_REQUEST_TIMEOUT_MS`, default 30 s; not applied to SSE streams.
+    pub request_timeout: Duration,
+    /// `ULTRA_CORS_ORIGINS`: comma-separated origins (or `*`); default none.
+    pub cors_origins: String,
+}
+
+/// The same default as the files service, which reads the same variable.
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 20 * 1024 * 1024;
+
+fn required(env: &HashMap<String, String>, name: &'static str) -> Result<String, ConfigError> {
+    env.get(name)
+        .filter(|value| !value.trim().is_empty())
+        .cloned()
+        .ok_or(ConfigError::Missing(name))
+}
+
+fn parsed<T: std::str::FromStr>(
+    env: &HashMap<String, String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match env.get(name) {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|error: T::Err| ConfigError::Invalid {
+                name,
+                reason: error.to_string(),
+            }),
+    }
+}
+
+impl Config {
+    /// Reads the gateway's variables. Upstream URLs and `ULTRA_JWT_SECRET` are required.
+    pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        if env.contains_key("ULTRA_TLS_CERT") || env.contains_key("ULTRA_TLS_KEY") {
+            return Err(ConfigError::Invalid {
+                name: "ULTRA_TLS_CERT",
+                reason: "TLS is not built into this gateway yet: terminate TLS at the ingress \
+                         or a reverse proxy"
+                    .into(),
+            });
+        }
+        let secret = required(env, "ULTRA_JWT_SECRET")?;
+        if secret.len() < 32 {
+            return Err(ConfigError::Invalid {
+                name: "ULTRA_JWT_SECRET",
+                reason: "must be at least 32 characters".into(),
+            });
+        }
+        let timeout_ms: u64 = parsed(env, "ULTRA_REQUEST_TIMEOUT_MS", 30_000)?;
+        Ok(Config {
+            listen: parsed(
+                env,
+                "ULTRA_LISTEN",
+                SocketAddr::from(([127, 0, 0, 1], 8080)),
+            )?,
+            upstreams: UpstreamUrls {
+                users: required(env, "ULTRA_USERS_URL")?,
+                files: required(env, "ULTRA_FILES_URL")?,
+                simulation: required(env, "ULTRA_SIMULATION_URL")?,
+                results: required(env, "ULTRA_RESULTS_URL")?,
+                billing: required(env, "ULTRA_BILLING_URL")?,
+                analytics: required(env, "ULTRA_ANALYTICS_URL")?,
+            },
+            jwt: JwtConfig {
+                secret: secret.into_bytes(),
+                issuer: env
+                    .get("ULTRA_JWT_ISSUER")
+                    .cloned()
+                    .unwrap_or_else(|| DEFAULT_JWT_ISSUER.into()),
+                audience: env
+                    .get("ULTRA_JWT_AUDIENCE")
+                    .cloned()
+                    .unwrap_or_else(|| DEFAULT_JWT_AUDIENCE.into()),
+            },
+            max_upload_bytes: parsed(env, "ULTRA_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)?,
+            request_timeout: Duration::from_millis(timeout_ms),
+            cors_origins: env.get("ULTRA_CORS_ORIGINS").cloned().unwrap_or_default(),
+        })
+    }
+}

@@ -1,0 +1,114 @@
+//! Extractors whose rejections are problem documents: JSON bodies, query strings and the
+//! bearer token (verified locally; the [`Caller`] handed to services is built from the
+//! verified claims only, never from anything else the client sent).
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use ultra_proto::v1::Caller;
+
+use crate::AppState;
+use crate::auth::{self, Permission};
+use crate::problem::ApiError;
+
+/// `axum::Json`, rejecting with `malformed-json` (400), `invalid-argument` (400) or
+/// `unsupported-media-type` (415).
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonSyntaxError(error) => ApiError::MalformedJson(error.body_text()),
+        JsonRejection::JsonDataError(error) => ApiError::InvalidRequest(error.body_text()),
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::UnsupportedMediaType("expected content-type: application/json".into())
+        }
+        JsonRejection::BytesRejection(error) => {
+            if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(error.body_text())
+            } else {
+                ApiError::InvalidRequest(error.body_text())
+            }
+        }
+        other => ApiError::InvalidRequest(other.body_text()),
+    }
+}
+
+/// `axum::extract::Query`, rejecting with `invalid-argument` (400).
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(query_rejection(rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: QueryRejection) -> ApiError {
+    ApiError::InvalidRequest(rejection.body_text())
+}
+
+/// The verified caller of a request.
+pub struct Authenticated(pub Caller);
+
+impl Authenticated {
+    /// 403 `forbidden` when the caller's role (in its own org) lacks `permission`.
+    pub fn require(&self, permission: Permission) -> Result<&Caller, ApiError> {
+        if auth::allows(self.0.role, permission) {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::Forbidden(auth::permission_name(permission)))
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        let header_value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(ApiError::MissingToken)?;
+        let text = header_value
+            .to_str()
+            .map_err(|_| ApiError::InvalidToken("authorization header is not ASCII".into()))?;
+        let token = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| ApiError::InvalidToken("expected `Bearer <token>`".into()))?;
+        let caller = app.tokens.verify(token).map_err(ApiError::InvalidToken)?;
+        Ok(Authenticated(caller))
+    }
+}

@@ -1,0 +1,263 @@
+//! `/v1/simulations`: submit, list, get, progress, live events (SSE), cancel, results.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use crate::auth::Permission;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use ultra_proto::v1 as pb;
+
+use crate::AppState;
+use crate::extract::{ApiJson, ApiQuery, Authenticated};
+use crate::problem::{ApiError, ApiResult, Problem};
+use crate::views::{
+    self, PageQuery, ProgressView, ResultsView, SimulationList, SimulationView, SubmitBody,
+};
+
+/// Queues a simulation; it runs in the background. Iterations must be at least 1 and at
+/// most the platform cap (400 `invalid-argument` otherwise).
+#[utoipa::path(post, path = "/v1/simulations", tag = "simulations", security(("bearer" = [])),
+    request_body = SubmitBody,
+    responses((status = 202, body = SimulationView), (status = 400, body = Problem),
+              (status = 404, body = Problem), (status = 429, body = Problem)))]
+pub async fn submit(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(body): ApiJson<SubmitBody>,
+) -> ApiResult<(StatusCode, Json<SimulationView>)> {
+    let caller = caller.require(Permission::SimulationCreate)?.clone();
+    let sampling = views::parse_sampling(body.sampling.as_deref())
+        .ok_or_else(|| ApiError::InvalidRequest("sampling must be one of mc, lhs, sobol".into()))?;
+    let engine = views::parse_engine(body.engine.as_deref())
+        .ok_or_else(|| ApiError::InvalidRequest("engine must be one of auto, cpu, gpu".into()))?;
+    let request = pb::SubmitRequest {
+        caller: Some(caller),
+        model_id: body.model_id,
+        iterations: body.iterations,
+        seed: body.seed,
+        sampling: sampling as i32,
+        engine: engine as i32,
+    };
+    let simulation = state
+        .upstreams
+        .simulation
+        .clone()
+        .submit(request)
+        .await?
+        .into_inner();
+    Ok((StatusCode::ACCEPTED, Json(SimulationView::from(simulation))))
+}
+
+/// The organisation's simulations, newest first.
+#[utoipa::path(get, path = "/v1/simulations", tag = "simulations", security(("bearer" = [])),
+    params(("page_size" = Option<u32>, Query), ("page_token" = Option<String>, Query)),
+    responses((status = 200, body = SimulationList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<SimulationList>> {
+    let caller = caller.require(Permission::SimulationRead)?.clone();
+    let request = pb::ListSimulationsRequest {
+        caller: Some(caller),
+        page: Some(page.into()),
+    };
+    let response = state
+        .upstreams
+        .simulation
+        .clone()
+        .list_simulations(request)
+        .await?;
+    let response = response.into_inner();
+    Ok(Json(SimulationList {
+        simulations: response
+            .simulations
+            .into_iter()
+            .map(SimulationView::from)
+            .collect(),
+        next_page_token: response.next_page_token,
+    }))
+}
+
+async fn fetch(
+    state: &AppState,
+    caller: pb::Caller,
+    simulation_id: String,
+) -> ApiResult<pb::Simulation> {
+    let request = pb::GetSimulationRequest {
+        caller: Some(caller),
+        simulation_id,
+    };
+    Ok(state
+        .upstreams
+        .simulation
+        .clone()
+        .get_simulation(request)
+        .await?
+        .into_inner())
+}
+
+#[utoipa::path(get, path = "/v1/simulations/{id}", tag = "simulations", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = SimulationView), (status = 404, body = Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(simulation_id): Path<String>,
+) -> ApiResult<Json<SimulationView>> {
+    let caller = caller.require(Permission::SimulationRead)?.clone();
+    let simulation = fetch(&state, caller, simulation_id).await?;
+    Ok(Json(SimulationView::from(simulation)))
+}
+
+/// Status and completed iterations: the cheap poll for a progress bar.
+#[utoipa::path(get, path = "/v1/simulations/{id}/progress", tag = "simulations",
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ProgressView), (status = 404, body = Problem)))]
+pub async fn progress(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(simulation_id): Path<String>,
+) -> ApiResult<Json<ProgressView>> {
+    let caller = caller.require(Permission::SimulationRead)?.clone();
+    let simulation = fetch(&state, caller, simulation_id).await?;
+    Ok(Json(ProgressView::from(&simulation)))
+}
+
+/// Server-Sent Events: `progress` events (a [`ProgressView`] each) while it runs, then one
+/// `status` event (the final [`SimulationView`]) and the stream ends.
+#[utoipa::path(get, path = "/v1/simulations/{id}/events", tag = "simulations",
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, content_type = "text/event-stream", body = String),
+              (status = 404, body = Problem)))]
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(simulation_id): Path<String>,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let caller = caller.require(Permission::SimulationRead)?.clone();
+    let request = pb::GetSimulationRequest {
+        caller: Some(caller.clone()),
+        simulation_id: simulation_id.clone(),
+    };
+    // Opening the watch before answering turns an unknown id into a 404, not an empty stream.
+    let watch = state
+        .upstreams
+        .simulation
+        .clone()
+        .watch_progress(request)
+        .await?
+        .into_inner();
+    let (sender, receiver) = mpsc::channel(16);
+    tokio::spawn(forward_progress(
+        state,
+        caller,
+        simulation_id,
+        watch,
+        sender,
+    ));
+    Ok(Sse::new(ReceiverStream::new(receiver))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+fn json_event(name: &str, value: &impl serde::Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .json_data(value)
+        .unwrap_or_else(|_| Event::default().event(name))
+}
+
+/// Relays progress ticks until the final status, the client leaving, or shutdown.
+async fn forward_progress(
+    state: AppState,
+    caller: pb::Caller,
+    simulation_id: String,
+    mut watch: tonic::Streaming<pb::Progress>,
+    sender: mpsc::Sender<Result<Event, Infallible>>,
+) {
+    loop {
+        let next = tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            () = sender.closed() => return,
+            next = watch.next() => next,
+        };
+        match next {
+            Some(Ok(tick)) => {
+                let view = ProgressView::from(tick);
+                if sender
+                    .send(Ok(json_event("progress", &view)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Some(Err(status)) => {
+                let problem = ApiError::Upstream(status).problem();
+                let _ = sender.send(Ok(json_event("error", &problem))).await;
+                return;
+            }
+            None => break,
+        }
+    }
+    let final_event = match fetch(&state, caller, simulation_id).await {
+        Ok(simulation) => json_event("status", &SimulationView::from(simulation)),
+        Err(error) => json_event("error", &error.problem()),
+    };
+    let _ = sender.send(Ok(final_event)).await;
+}
+
+/// Asks a queued or running simulation to stop; it ends `cancelled`.
+#[utoipa::path(post, path = "/v1/simulations/{id}/cancel", tag = "simulations",
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = SimulationView), (status = 404, body = Problem),
+              (status = 409, body = Problem)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(simulation_id): Path<String>,
+) -> ApiResult<Json<SimulationView>> {
+    let caller = caller.require(Permission::SimulationCreate)?.clone();
+    let request = pb::GetSimulationRequest {
+        caller: Some(caller),
+        simulation_id,
+    };
+    let simulation = state
+        .upstreams
+        .simulation
+        .clone()
+        .cancel(request)
+        .await?
+        .into_inner();
+    Ok(Json(SimulationView::from(simulation)))
+}
+
+/// Statistics, percentiles, histogram and sensitivity of each output of a completed run.
+#[utoipa::path(get, path = "/v1/simulations/{id}/results", tag = "simulations",
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ResultsView), (status = 404, body = Problem)))]
+pub async fn results(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(simulation_id): Path<String>,
+) -> ApiResult<Json<ResultsView>> {
+    let caller = caller.require(Permission::ResultsView)?.clone();
+    let request = pb::GetResultsRequest {
+        caller: Some(caller),
+        simulation_id,
+    };
+    let results = state
+        .upstreams
+        .results
+        .clone()
+        .get_results(request)
+        .await?
+        .into_inner();
+    Ok(Json(ResultsView::from(results)))
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Progress endpoint latency under load: starts `ultra serve` (release) on a temporary data
+# directory, starts a long simulation, fires 20,000 GET /v1/simulations/{id}/progress from
+# 200 keep-alive connections (crates/cli/examples/progress_load.rs) and prints p50/p99.
+# Target: p99 under 5 ms on loopback. Stops the server and cleans up by itself.
+#
+# Usage: scripts/bench/progress.sh [REQUESTS] [CONNECTIONS] [ITERATIONS]
+# (ITERATIONS of the background simulation, default 5,000,000.)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+REQUESTS=${1:-20000}
+CONNECTIONS=${2:-200}
+ITERATIONS=${3:-5000000}
+PORT=${ULTRA_BENCH_PORT:-18080}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+# ULTRA_BENCH_PROFILE=debug measures a debug build (much slower; for a quick smoke run).
+PROFILE=${ULTRA_BENCH_PROFILE:-release}
+[ "$PROFILE" = dev ] && PROFILE=debug
+if [ "$PROFILE" = release ]; then
+    cargo build --release -p ultra-cli --bin ultra --example progress_load
+else
+    cargo build -p ultra-cli --bin ultra --example progress_load
+fi
+BIN="$TARGET_DIR/$PROFILE"
+
+DATA_DIR=$(mktemp -d)
+LOG="$DATA_DIR/serve.log"
+ulimit -n 4096 2>/dev/null || true
+RUST_LOG=warn "$BIN/ultra" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA_DIR/data" >"$LOG" 2>&1 &
+SERVER=$!
+cleanup() {
+    kill -TERM "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || true
+    rm -rf "$DATA_DIR"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 100); do
+    grep -q "ready at" "$LOG" 2>/dev/null && break
+    kill -0 "$SERVER" 2>/dev/null || { cat "$LOG"; exit 1; }
+    sleep 0.1
+done
+grep "ready at" "$LOG" || { echo "ultra serve did not become ready"; cat "$LOG"; exit 1; }
+
+timeout 300 "$BIN/examples/progress_load" "http://127.0.0.1:$PORT" "$REQUESTS" "$CONNECTIONS" "$ITERATIONS"

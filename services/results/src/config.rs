@@ -1,0 +1,44 @@
+//! The results service's settings, read from `ULTRA_*` variables passed in as a map.
+
+use std::collections::HashMap;
+
+/// Where the results service keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `ULTRA_RESULTS_DATABASE_URL` (default `sqlite://data/results.db`).
+    pub database_url: String,
+}
+
+/// A setting that is missing or unreadable, named by its variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable}={value:?} is invalid: {reason}")]
+    Invalid {
+        variable: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+impl Config {
+    pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let database_url = match env.get("ULTRA_RESULTS_DATABASE_URL") {
+            None => "sqlite://data/results.db".to_owned(),
+            Some(value) if value.trim().is_empty() => {
+                return Err(ConfigError::Invalid {
+                    variable: "ULTRA_RESULTS_DATABASE_URL",
+                    value: value.clone(),
+                    reason: "empty",
+                });
+            }
+            Some(value) => value.trim().to_owned(),
+        };
+        Ok(Config { database_url })
+    }
+
+    pub fn new(database_url: &str) -> Config {
+        Config {
+            database_url: database_url.to_owned(),
+        }
+    }
+}

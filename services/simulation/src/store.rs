@@ -1,0 +1,488 @@
+//! The jobs table and the model snapshots of unfinished jobs. Every query that answers a
+//! caller filters by `org_id`; the worker-side queries (claim, heartbeat, finish, recovery)
+//! address a job by id and guard on its status and owner, so that a job taken over by
+//! another instance is never written by the old one.
+//!
+//! SQL stays portable between SQLite and PostgreSQL: `$n` placeholders, TEXT ids, BIGINT
+//! millisecond timestamps, `RETURNING` and `ON CONFLICT` (SQLite >= 3.35).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use ultra_proto::v1;
+
+use crate::error::Result;
+
+/// Embedded migrations of the simulation database.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A job's lifecycle. Final: completed, failed, cancelled. `Interrupted` is transient: the
+/// job was running when its process stopped, and is queued again (or failed) by recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    Interrupted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+            Status::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        [
+            Status::Queued,
+            Status::Running,
+            Status::Completed,
+            Status::Failed,
+            Status::Cancelled,
+            Status::Interrupted,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
+    }
+
+    pub fn to_proto(self) -> v1::SimulationStatus {
+        match self {
+            Status::Queued => v1::SimulationStatus::Queued,
+            Status::Running => v1::SimulationStatus::Running,
+            Status::Completed => v1::SimulationStatus::Completed,
+            Status::Failed => v1::SimulationStatus::Failed,
+            Status::Cancelled => v1::SimulationStatus::Cancelled,
+            Status::Interrupted => v1::SimulationStatus::Interrupted,
+        }
+    }
+}
+
+/// One row of `simulations`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub role: i32,
+    pub model_id: String,
+    pub iterations: u64,
+    pub seed: u64,
+    pub sampling: i32,
+    pub engine: i32,
+    pub status: Status,
+    pub completed_iterations: u64,
+    pub error: String,
+    pub compute_units: f64,
+    pub attempts: i64,
+    pub cancel_requested: bool,
+    pub created_at_ms: i64,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+}
+
+const COLUMNS: &str = "id, org_id, user_id, role, model_id, iterations, seed, sampling, engine, \
+     status, completed_iterations, error, compute_units, attempts, cancel_requested, \
+     created_at_ms, started_at_ms, finished_at_ms";
+
+impl Job {
+    fn from_row(row: &AnyRow) -> Result<Job> {
+        let status: String = row.try_get("status")?;
+        Ok(Job {
+            id: row.try_get("id")?,
+            org_id: row.try_get("org_id")?,
+            user_id: row.try_get("user_id")?,
+            role: row.try_get("role")?,
+            model_id: row.try_get("model_id")?,
+            iterations: unsigned(row.try_get("iterations")?),
+            seed: row.try_get::<i64, _>("seed")? as u64,
+            sampling: row.try_get("sampling")?,
+            engine: row.try_get("engine")?,
+            status: Status::parse(&status).ok_or(crate::error::Error::CorruptStatus(status))?,
+            completed_iterations: unsigned(row.try_get("completed_iterations")?),
+            error: row.try_get("error")?,
+            compute_units: row.try_get("compute_units")?,
+            attempts: row.try_get("attempts")?,
+            cancel_requested: row.try_get::<i32, _>("cancel_requested")? != 0,
+            created_at_ms: row.try_get("created_at_ms")?,
+            started_at_ms: row.try_get("started_at_ms")?,
+            finished_at_ms: row.try_get("finished_at_ms")?,
+        })
+    }
+
+    pub fn caller(&self) -> v1::Caller {
+        v1::Caller {
+            org_id: self.org_id.clone(),
+            user_id: self.user_id.clone(),
+            role: self.role,
+        }
+    }
+
+    pub fn to_proto(&self) -> v1::Simulation {
+        v1::Simulation {
+            id: self.id.clone(),
+            org_id: self.org_id.clone(),
+            user_id: self.user_id.clone(),
+            model_id: self.model_id.clone(),
+            iterations: self.iterations,
+            seed: self.seed,
+            sampling: self.sampling,
+            engine: self.engine,
+            status: self.status.to_proto() as i32,
+            completed_iterations: self.completed_iterations,
+            error: self.error.clone(),
+            created_at_ms: self.created_at_ms,
+            started_at_ms: self.started_at_ms.unwrap_or(0),
+            finished_at_ms: self.finished_at_ms.unwrap_or(0),
+            compute_units: self.compute_units,
+        }
+    }
+}
+
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn signed(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Inserts a queued job and the snapshot of its model (inside the submit transaction).
+pub async fn insert(conn: &mut sqlx::AnyConnection, job: &Job, ir_json: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO simulations (id, org_id, user_id, role, model_id, iterations, seed, \
+         sampling, engine, status, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&job.id)
+    .bind(&job.org_id)
+    .bind(&job.user_id)
+    .bind(job.role)
+    .bind(&job.model_id)
+    .bind(signed(job.iterations))
+    .bind(job.seed as i64)
+    .bind(job.sampling)
+    .bind(job.engine)
+    .bind(job.status.as_str())
+    .bind(job.created_at_ms)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("INSERT INTO simulation_models (simulation_id, ir_json) VALUES ($1, $2)")
+        .bind(&job.id)
+        .bind(ir_json)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The job `id` if it belongs to `org_id`.
+pub async fn get(pool: &sqlx::AnyPool, org_id: &str, id: &str) -> Result<Option<Job>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM simulations WHERE id = $1 AND org_id = $2"
+    ))
+    .bind(id)
+    .bind(org_id)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(Job::from_row).transpose()
+}
+
+/// A page of the organisation's jobs, newest first, after the keyset position `after`
+/// (`created_at_ms`, `id`) of the previous page's last job.
+pub async fn list(
+    pool: &sqlx::AnyPool,
+    org_id: &str,
+    after: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<Job>> {
+    let rows = match after {
+        None => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM simulations WHERE org_id = $1 \
+                 ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+            ))
+            .bind(org_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }
+        Some((created_at_ms, id)) => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM simulations WHERE org_id = $1 \
+                 AND (created_at_ms < $2 OR (created_at_ms = $2 AND id < $3)) \
+                 ORDER BY created_at_ms DESC, id DESC LIMIT $4"
+            ))
+            .bind(org_id)
+            .bind(created_at_ms)
+            .bind(id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    rows.iter().map(Job::from_row).collect()
+}
+
+/// Claims the next queued job for `instance_id`, fair-share: the oldest job of the
+/// organisation with the fewest running jobs, so that one organisation's batch cannot
+/// starve the others. The claim is a guarded update, safe with several instances.
+pub async fn claim_next(
+    pool: &sqlx::AnyPool,
+    instance_id: &str,
+    now_ms: i64,
+) -> Result<Option<Job>> {
+    // A few tries: another instance may claim the same candidate between select and update.
+    for _ in 0..5 {
+        let candidate: Option<String> = sqlx::query_scalar(
+            "SELECT q.id FROM simulations q WHERE q.status = 'queued' \
+             ORDER BY (SELECT COUNT(*) FROM simulations r \
+                       WHERE r.org_id = q.org_id AND r.status = 'running'), \
+                      q.created_at_ms, q.id \
+             LIMIT 1",
+        )
+        .fetch_optional(pool)
+        .await?;
+        let Some(id) = candidate else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&format!(
+            "UPDATE simulations SET status = 'running', attempts = attempts + 1, \
+             completed_iterations = 0, worker_id = $2, heartbeat_at_ms = $3, started_at_ms = $3 \
+             WHERE id = $1 AND status = 'queued' RETURNING {COLUMNS}"
+        ))
+        .bind(&id)
+        .bind(instance_id)
+        .bind(now_ms)
+        .fetch_optional(pool)
+        .await?;
+        if let Some(row) = row {
+            return Ok(Some(Job::from_row(&row)?));
+        }
+    }
+    Ok(None)
+}
+
+/// The model snapshot of an unfinished job.
+pub async fn model_of(pool: &sqlx::AnyPool, id: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT ir_json FROM simulation_models WHERE simulation_id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// Records progress and a sign of life of a job this instance runs. Returns whether a
+/// cancel was requested, or `None` when the job is no longer ours to run (taken over).
+pub async fn heartbeat(
+    pool: &sqlx::AnyPool,
+    id: &str,
+    instance_id: &str,
+    completed_iterations: u64,
+    now_ms: i64,
+) -> Result<Option<bool>> {
+    let cancel_requested: Option<i32> = sqlx::query_scalar(
+        "UPDATE simulations SET completed_iterations = $3, heartbeat_at_ms = $4 \
+         WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING cancel_requested",
+    )
+    .bind(id)
+    .bind(instance_id)
+    .bind(signed(completed_iterations))
+    .bind(now_ms)
+    .fetch_optional(pool)
+    .await?;
+    Ok(cancel_requested.map(|flag| flag != 0))
+}
+
+/// How a running job ends.
+pub struct Outcome<'a> {
+    pub status: Status,
+    pub completed_iterations: u64,
+    pub compute_units: f64,
+    pub error: &'a str,
+}
+
+/// Moves a job this instance runs to `outcome` (inside the transaction that also enqueues
+/// its event) and drops its model snapshot once final. Returns false when the job was no
+/// longer ours (recovered by another instance), in which case nothing changed.
+pub async fn finish(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    instance_id: &str,
+    outcome: &Outcome<'_>,
+    now_ms: i64,
+) -> Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE simulations SET status = $3, completed_iterations = $4, compute_units = $5, \
+         error = $6, finished_at_ms = $7, heartbeat_at_ms = $7 \
+         WHERE id = $1 AND worker_id = $2 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(instance_id)
+    .bind(outcome.status.as_str())
+    .bind(signed(outcome.completed_iterations))
+    .bind(outcome.compute_units)
+    .bind(outcome.error)
+    .bind(if outcome.status.is_final() {
+        Some(now_ms)
+    } else {
+        None
+    })
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if outcome.status.is_final() {
+        delete_model(conn, id).await?;
+    }
+    Ok(true)
+}
+
+async fn delete_model(conn: &mut sqlx::AnyConnection, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM simulation_models WHERE simulation_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Asks for a running job of `org_id` to stop; its runner sees the flag with its next
+/// progress write, wherever it runs.
+pub async fn request_cancel(pool: &sqlx::AnyPool, org_id: &str, id: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE simulations SET cancel_requested = 1 WHERE id = $1 AND org_id = $2 \
+         AND status = 'running'",
+    )
+    .bind(id)
+    .bind(org_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Cancels a job of `org_id` that is not running (queued or interrupted): no runner to
+/// stop. Returns false when it was not in such a state any more.
+pub async fn cancel_idle(
+    conn: &mut sqlx::AnyConnection,
+    org_id: &str,
+    id: &str,
+    now_ms: i64,
+) -> Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE simulations SET status = 'cancelled', cancel_requested = 1, finished_at_ms = $3 \
+         WHERE id = $1 AND org_id = $2 AND status IN ('queued', 'interrupted')",
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Ok(false);
+    }
+    delete_model(conn, id).await?;
+    Ok(true)
+}
+
+/// Marks as interrupted the running jobs whose runner is gone: those of `instance_id` (at
+/// its start, none of them can still run) and those whose heartbeat is older than
+/// `stale_before_ms`, except the ids in `running_here`.
+pub async fn interrupt_orphans(
+    pool: &sqlx::AnyPool,
+    instance_id: Option<&str>,
+    stale_before_ms: i64,
+    running_here: &[String],
+) -> Result<u64> {
+    let orphans: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM simulations WHERE status = 'running' \
+         AND (worker_id = $1 OR heartbeat_at_ms IS NULL OR heartbeat_at_ms < $2)",
+    )
+    .bind(instance_id.unwrap_or(""))
+    .bind(stale_before_ms)
+    .fetch_all(pool)
+    .await?;
+    let mut interrupted = 0;
+    for id in orphans.iter().filter(|id| !running_here.contains(id)) {
+        let updated = sqlx::query(
+            "UPDATE simulations SET status = 'interrupted' WHERE id = $1 AND status = 'running'",
+        )
+        .bind(id)
+        .execute(pool)
+        .await?;
+        interrupted += updated.rows_affected();
+    }
+    Ok(interrupted)
+}
+
+/// The interrupted jobs, to be queued again or failed.
+pub async fn interrupted(pool: &sqlx::AnyPool) -> Result<Vec<Job>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM simulations WHERE status = 'interrupted' ORDER BY created_at_ms"
+    ))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(Job::from_row).collect()
+}
+
+/// Queues an interrupted job again, from iteration zero (a run is a pure function of its
+/// request, so starting over gives the same result).
+pub async fn requeue(pool: &sqlx::AnyPool, id: &str) -> Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE simulations SET status = 'queued', completed_iterations = 0, worker_id = NULL \
+         WHERE id = $1 AND status = 'interrupted'",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Fails an interrupted job that has used up its attempts (inside the transaction that
+/// enqueues `simulation.failed`).
+pub async fn fail_interrupted(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    error: &str,
+    now_ms: i64,
+) -> Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE simulations SET status = 'failed', error = $2, finished_at_ms = $3 \
+         WHERE id = $1 AND status = 'interrupted'",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Ok(false);
+    }
+    delete_model(conn, id).await?;
+    Ok(true)
+}
+
+/// Marks interrupted the jobs this instance still has running (at shutdown, after the
+/// workers were given their time to stop).
+pub async fn interrupt_mine(pool: &sqlx::AnyPool, instance_id: &str) -> Result<u64> {
+    let updated = sqlx::query(
+        "UPDATE simulations SET status = 'interrupted' WHERE status = 'running' AND worker_id = $1",
+    )
+    .bind(instance_id)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected())
+}
+
+#[cfg(test)]
+mod tests;
