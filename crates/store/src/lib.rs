@@ -6,10 +6,12 @@
 //! SQL written against [`Db`] must stay portable between SQLite and PostgreSQL: `$1`
 //! placeholders, TEXT ids, BIGINT millisecond timestamps, `ON CONFLICT ... DO NOTHING`.
 
+mod consumer;
 mod db;
 mod objects;
 mod outbox;
 
+pub use consumer::spawn_consumer;
 pub use db::{Backend, Db, Transaction, open};
 pub use objects::ObjectStore;
 pub use outbox::{

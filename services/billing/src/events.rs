@@ -3,8 +3,6 @@
 //! processed in the same transaction as the ledger insert, and the delivery is acked only
 //! after the commit (a failure means redelivery, a redelivery is a no-op).
 
-use std::time::Duration;
-
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use ultra_proto::v1;
@@ -22,32 +20,8 @@ pub fn spawn_consumer(
     bus: ultra_bus::Bus,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut subscription = bus.subscribe(GROUP).await;
-        loop {
-            let delivery = tokio::select! {
-                () = shutdown.cancelled() => return,
-                delivery = subscription.next() => match delivery {
-                    Some(delivery) => delivery,
-                    None => return,
-                },
-            };
-            match handle(&db, delivery.event()).await {
-                Ok(()) => delivery.ack(),
-                Err(error) => {
-                    let attempt = delivery.attempt();
-                    tracing::warn!(event_id = %delivery.event().id, attempt, error = %error, "usage not recorded; will retry");
-                    // Dropped without ack: redelivered. Back off so a database outage is
-                    // not a busy loop.
-                    drop(delivery);
-                    let backoff = Duration::from_millis(100 * u64::from(attempt.min(50)));
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                }
-            }
-        }
+    ultra_store::spawn_consumer(db, bus, GROUP, shutdown, |db, event| async move {
+        handle(&db, &event).await
     })
 }
 
