@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A variable that is missing or malformed, named so the operator can fix it.
@@ -61,6 +62,17 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `ULTRA_CORS_ORIGINS`: comma-separated origins (or `*`); default none.
     pub cors_origins: String,
+    /// `ULTRA_TLS_CERT` and `ULTRA_TLS_KEY` (both or neither): HTTPS with rustls; plain
+    /// HTTP when unset.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files of the gateway's HTTPS certificate: the chain (leaf first) and its private
+/// key (PKCS#8, PKCS#1 or SEC1).
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The same default as the files service, which reads the same variable.
@@ -96,14 +108,18 @@ where
 impl Config {
     /// Reads the gateway's variables. Upstream URLs and `ULTRA_JWT_SECRET` are required.
     pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        if env.contains_key("ULTRA_TLS_CERT") || env.contains_key("ULTRA_TLS_KEY") {
-            return Err(ConfigError::Invalid {
-                name: "ULTRA_TLS_CERT",
-                reason: "TLS is not built into this gateway yet: terminate TLS at the ingress \
-                         or a reverse proxy"
-                    .into(),
-            });
-        }
+        let path = |name: &str| {
+            env.get(name)
+                .map(|value| value.trim())
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from)
+        };
+        let tls = match (path("ULTRA_TLS_CERT"), path("ULTRA_TLS_KEY")) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::Missing("ULTRA_TLS_KEY")),
+            (None, Some(_)) => return Err(ConfigError::Missing("ULTRA_TLS_CERT")),
+        };
         let secret = required(env, "ULTRA_JWT_SECRET")?;
         if secret.len() < 32 {
             return Err(ConfigError::Invalid {
@@ -140,6 +156,7 @@ impl Config {
             max_upload_bytes: parsed(env, "ULTRA_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)?,
             request_timeout: Duration::from_millis(timeout_ms),
             cors_origins: env.get("ULTRA_CORS_ORIGINS").cloned().unwrap_or_default(),
+            tls,
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod problem;
 pub mod request_id;
 pub mod routes;
+pub mod tls;
 pub mod upstream;
 pub mod views;
 
@@ -22,7 +23,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, ConfigError, JwtConfig, UpstreamUrls};
+pub use config::{Config, ConfigError, JwtConfig, TlsFiles, UpstreamUrls};
 use middleware::CorsOrigins;
 use upstream::Upstreams;
 
@@ -35,12 +36,15 @@ pub enum Error {
     Auth(#[from] ultra_auth::AuthError),
     #[error("http server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub upstreams: Upstreams,
+    /// Behind an `Arc`: the state is cloned for every extractor of every request.
+    pub upstreams: Arc<Upstreams>,
     pub tokens: Arc<auth::Verifier>,
     pub max_upload_bytes: usize,
     pub request_timeout: Duration,
@@ -51,7 +55,7 @@ pub struct AppState {
 /// The gateway's router for `config`, with lazily connected upstreams.
 pub fn app(config: &Config, shutdown: CancellationToken) -> Result<axum::Router, Error> {
     let state = AppState {
-        upstreams: Upstreams::connect_lazy(&config.upstreams)?,
+        upstreams: Arc::new(Upstreams::connect_lazy(&config.upstreams)?),
         tokens: Arc::new(auth::Verifier::new(&config.jwt)?),
         max_upload_bytes: config.max_upload_bytes,
         request_timeout: config.request_timeout,
@@ -71,6 +75,13 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let router = app(&config, shutdown.clone())?;
+    if let Some(files) = &config.tls {
+        let tls = tls::server_config(files)?;
+        tracing::info!(addr = ?listener.local_addr().ok(), "gateway listening (HTTPS)");
+        tls::serve(listener, router, tls, shutdown).await;
+        tracing::info!("gateway stopped");
+        return Ok(());
+    }
     tracing::info!(addr = ?listener.local_addr().ok(), "gateway listening");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -63,8 +63,9 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
         .scope(context, next.run(request))
         .instrument(span.clone())
         .await;
+    // Debug, not info: one line per request costs more than the progress poll itself.
     span.in_scope(|| {
-        tracing::info!(
+        tracing::debug!(
             status = response.status().as_u16(),
             elapsed_us = started.elapsed().as_micros() as u64,
             "request finished"

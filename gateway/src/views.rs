@@ -45,6 +45,37 @@ pub struct SubmitBody {
     pub sampling: Option<String>,
     #[serde(default)]
     pub engine: Option<String>,
+    /// Workbooks only: cells whose content is replaced by a distribution for this run,
+    /// for workbooks written without Risk functions. A JSON model answers 400.
+    #[serde(default)]
+    pub inputs: Vec<InputOverride>,
+    /// Workbooks only: cells reported as outputs, besides those marked `RiskOutput`.
+    #[serde(default)]
+    pub outputs: Vec<OutputOverride>,
+}
+
+/// An input chosen in the request: `{"cell": "Model!B2", "distribution":
+/// "RiskTriang(80,100,130)"}`. The distribution is a Risk function in the formula
+/// language; it may refer to other cells.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputOverride {
+    #[schema(example = "Model!B2")]
+    pub cell: String,
+    #[schema(example = "RiskTriang(80,100,130)")]
+    pub distribution: String,
+}
+
+/// An output chosen in the request: `{"cell": "Model!B26", "name": "NPV"}`; named after
+/// the cell when `name` is absent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputOverride {
+    #[schema(example = "Model!B26")]
+    pub cell: String,
+    #[serde(default)]
+    #[schema(example = "NPV")]
+    pub name: Option<String>,
 }
 
 /// `?page_size=&page_token=` of list routes.

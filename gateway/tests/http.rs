@@ -330,12 +330,22 @@ async fn openapi_lists_every_route() {
             "{method} {path} missing"
         );
     }
+    // The simulation request documents its optional input/output overrides.
+    let schemas = &document["components"]["schemas"];
+    for schema in ["InputOverride", "OutputOverride"] {
+        assert!(schemas[schema].is_object(), "{schema} missing");
+    }
+    assert!(schemas["SubmitBody"]["properties"]["inputs"].is_object());
 }
 
 #[test]
-fn tls_settings_are_refused_with_the_variable_named() {
+fn tls_needs_both_the_certificate_and_the_key() {
     let mut env = HashMap::new();
     env.insert("ULTRA_TLS_CERT".to_string(), "/etc/cert.pem".to_string());
     let error = ultra_gateway::Config::from_env(&env).expect_err("refused");
-    assert!(error.to_string().contains("ULTRA_TLS_CERT"));
+    assert!(error.to_string().contains("ULTRA_TLS_KEY"), "{error}");
+    let mut env = HashMap::new();
+    env.insert("ULTRA_TLS_KEY".to_string(), "/etc/key.pem".to_string());
+    let error = ultra_gateway::Config::from_env(&env).expect_err("refused");
+    assert!(error.to_string().contains("ULTRA_TLS_CERT"), "{error}");
 }

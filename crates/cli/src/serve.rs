@@ -174,7 +174,12 @@ pub fn gateway() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        println!("gateway listening on http://{}", config.listen);
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!("gateway listening on {scheme}://{}", config.listen);
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let serving = async move {

@@ -150,6 +150,7 @@ pub async fn get(
     let request = pb::GetModelRequest {
         caller: Some(caller),
         model_id,
+        ..Default::default()
     };
     let model = state
         .upstreams

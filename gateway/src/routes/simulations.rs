@@ -21,11 +21,14 @@ use crate::views::{
 };
 
 /// Queues a simulation; it runs in the background. Iterations must be at least 1 and at
-/// most the platform cap (400 `invalid-argument` otherwise).
+/// most the platform cap (400 `invalid-argument` otherwise). Optional `inputs` and
+/// `outputs` choose cells of a workbook as distributions and outputs for this run; a bad
+/// cell or distribution is 422 `invalid-model`, overrides on a JSON model 400.
 #[utoipa::path(post, path = "/v1/simulations", tag = "simulations", security(("bearer" = [])),
     request_body = SubmitBody,
     responses((status = 202, body = SimulationView), (status = 400, body = Problem),
-              (status = 404, body = Problem), (status = 429, body = Problem)))]
+              (status = 404, body = Problem), (status = 422, body = Problem),
+              (status = 429, body = Problem)))]
 pub async fn submit(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -36,6 +39,7 @@ pub async fn submit(
         .ok_or_else(|| ApiError::InvalidRequest("sampling must be one of mc, lhs, sobol".into()))?;
     let engine = views::parse_engine(body.engine.as_deref())
         .ok_or_else(|| ApiError::InvalidRequest("engine must be one of auto, cpu, gpu".into()))?;
+    let (inputs, outputs) = overrides(body.inputs, body.outputs)?;
     let request = pb::SubmitRequest {
         caller: Some(caller),
         model_id: body.model_id,
@@ -43,15 +47,76 @@ pub async fn submit(
         seed: body.seed,
         sampling: sampling as i32,
         engine: engine as i32,
+        inputs,
+        outputs,
     };
     let simulation = state
         .upstreams
         .simulation
         .clone()
         .submit(request)
-        .await?
+        .await
+        .map_err(|status| {
+            // The model does not compile with the chosen inputs/outputs (a bad cell or
+            // distribution): 422 like a rejected upload.
+            if status.code() == tonic::Code::InvalidArgument
+                && status.message().starts_with("invalid model:")
+            {
+                ApiError::InvalidModel(status)
+            } else {
+                ApiError::Upstream(status)
+            }
+        })?
         .into_inner();
     Ok((StatusCode::ACCEPTED, Json(SimulationView::from(simulation))))
+}
+
+/// Most overrides of each kind in one request, as the files service allows.
+const MAX_OVERRIDES: usize = 1_000;
+/// Longest cell address or distribution text accepted in an override.
+const MAX_OVERRIDE_CHARS: usize = 4_096;
+
+/// Checks the request's input/output overrides (the files service compiles them).
+fn overrides(
+    inputs: Vec<views::InputOverride>,
+    outputs: Vec<views::OutputOverride>,
+) -> ApiResult<(Vec<pb::InputOverride>, Vec<pb::OutputOverride>)> {
+    if inputs.len() > MAX_OVERRIDES || outputs.len() > MAX_OVERRIDES {
+        return Err(ApiError::InvalidRequest(format!(
+            "at most {MAX_OVERRIDES} inputs and {MAX_OVERRIDES} outputs"
+        )));
+    }
+    let text = |what: &str, value: String| -> ApiResult<String> {
+        let value = value.trim().to_owned();
+        if value.is_empty() || value.len() > MAX_OVERRIDE_CHARS {
+            return Err(ApiError::InvalidRequest(format!(
+                "{what} must be 1 to {MAX_OVERRIDE_CHARS} characters"
+            )));
+        }
+        Ok(value)
+    };
+    let inputs = inputs
+        .into_iter()
+        .map(|input| {
+            Ok(pb::InputOverride {
+                cell: text("inputs[].cell", input.cell)?,
+                distribution: text("inputs[].distribution", input.distribution)?,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let outputs = outputs
+        .into_iter()
+        .map(|output| {
+            Ok(pb::OutputOverride {
+                cell: text("outputs[].cell", output.cell)?,
+                name: match output.name {
+                    Some(name) => text("outputs[].name", name)?,
+                    None => String::new(),
+                },
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok((inputs, outputs))
 }
 
 /// The organisation's simulations, newest first.

@@ -71,11 +71,11 @@ impl FilesGrpc {
         // Compiling a large workbook is CPU work: keep it off the async workers.
         let name = filename.clone();
         let (bytes, compiled) = tokio::task::spawn_blocking(move || {
-            let compiled = model::compile(format, &name, &bytes);
-            (bytes, compiled)
+            let validated = model::validate_upload(format, &name, &bytes);
+            (bytes, validated)
         })
         .await?;
-        let compiled = compiled?;
+        let validated = compiled?;
         let record = ModelRecord {
             id: uuid::Uuid::now_v7().to_string(),
             org_id: caller.org_id,
@@ -84,9 +84,9 @@ impl FilesGrpc {
             format: format.as_str().to_owned(),
             size_bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
             sha256: hex(&Sha256::digest(&bytes)),
-            inputs: model::stored_inputs(&compiled),
-            outputs: model::stored_outputs(&compiled),
-            cell_count: i64::try_from(compiled.cell_count).unwrap_or(i64::MAX),
+            inputs: validated.inputs,
+            outputs: validated.outputs,
+            cell_count: i64::try_from(validated.cell_count).unwrap_or(i64::MAX),
             created_at_ms: ultra_bus::now_ms(),
         };
         self.store.insert(&record, &bytes).await?;
@@ -146,6 +146,7 @@ impl FilesGrpc {
     async fn compiled(&self, request: GetModelRequest) -> Result<CompiledModel> {
         let caller = caller(request.caller.as_ref())?;
         let record = self.record(caller, &request.model_id).await?;
+        let options = model::options(&request.inputs, &request.outputs)?;
         let Some(format) = Format::parse(&record.format) else {
             return Err(Error::Corrupt(format!(
                 "model {} has format {:?}",
@@ -157,9 +158,10 @@ impl FilesGrpc {
             .original_bytes(&record.org_id, &record.id)
             .await?;
         let filename = record.filename.clone();
-        let compiled =
-            tokio::task::spawn_blocking(move || model::compile(format, &filename, &bytes))
-                .await??;
+        let compiled = tokio::task::spawn_blocking(move || {
+            model::compile_with(format, &filename, &bytes, &options)
+        })
+        .await??;
         let ir_json = serde_json::to_string(&compiled.model)
             .map_err(|error| Error::Corrupt(format!("IR does not serialise: {error}")))?;
         Ok(CompiledModel {

@@ -51,6 +51,7 @@ async fn json_model_round_trip() {
     let request = GetModelRequest {
         caller: Some(ada.clone()),
         model_id: model.id.clone(),
+        ..Default::default()
     };
     let fetched = harness
         .client
@@ -126,6 +127,7 @@ async fn workbook_upload_compiles() {
         .get_compiled_model(GetModelRequest {
             caller: Some(ada),
             model_id: model.id,
+            ..Default::default()
         })
         .await
         .expect("ir")
@@ -146,6 +148,7 @@ async fn other_organisations_get_not_found() {
     let request = GetModelRequest {
         caller: Some(eve.clone()),
         model_id: model.id.clone(),
+        ..Default::default()
     };
     let status = harness
         .client
@@ -184,6 +187,7 @@ async fn other_organisations_get_not_found() {
         .get_model(GetModelRequest {
             caller: Some(ada),
             model_id: model.id,
+            ..Default::default()
         })
         .await
         .expect("owner still sees it");
@@ -192,6 +196,7 @@ async fn other_organisations_get_not_found() {
         .get_model(GetModelRequest {
             caller: None,
             model_id: "x".into(),
+            ..Default::default()
         })
         .await
         .expect_err("no caller");

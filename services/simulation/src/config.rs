@@ -22,6 +22,10 @@ pub struct Config {
     pub workers: usize,
     /// `ULTRA_SIMULATION_THREADS` (default: every core): engine threads per job.
     pub engine_threads: Option<usize>,
+    /// `ULTRA_SIMULATION_NICE` (default 10, 0 to 19; Linux): the nice value of the engine
+    /// threads, so that a long run takes only otherwise idle CPU from the RPC and HTTP
+    /// runtimes (progress polls stay fast) and still gets every core when nothing else runs.
+    pub engine_nice: u8,
     /// `ULTRA_SIMULATION_MAX_ATTEMPTS` (default 3): a job interrupted this many times (crash
     /// or shutdown while running) is failed instead of queued again.
     pub max_attempts: u32,
@@ -96,6 +100,19 @@ impl Config {
                 positive("ULTRA_SIMULATION_WORKERS", defaults.workers as u64)?,
             )?,
             engine_threads,
+            engine_nice: match lookup("ULTRA_SIMULATION_NICE") {
+                None => defaults.engine_nice,
+                Some(value) => value
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|nice| *nice <= 19)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        variable: "ULTRA_SIMULATION_NICE",
+                        value: value.clone(),
+                        reason: "expected 0 to 19",
+                    })?,
+            },
             max_attempts: u32::try_from(max_attempts).map_err(|_| ConfigError::Invalid {
                 variable: "ULTRA_SIMULATION_MAX_ATTEMPTS",
                 value: max_attempts.to_string(),
@@ -125,6 +142,7 @@ impl Config {
             max_iterations: 10_000_000,
             workers: 1,
             engine_threads: None,
+            engine_nice: 10,
             max_attempts: 3,
             instance_id: "local".to_owned(),
             lease: Duration::from_secs(30),

@@ -43,6 +43,16 @@ impl SimulationGrpc {
         if ultra_rpc::validate_id("simulation_id", simulation_id).is_err() {
             return Err(Error::NotFound("simulation not found".to_owned()));
         }
+        // A job running here is answered from memory (what the database holds for it, kept
+        // by its ticker): progress polling then costs no query. Same tenancy as the query.
+        let live = self
+            .shared
+            .lock_running()
+            .get(simulation_id)
+            .and_then(|running| running.snapshot());
+        if let Some(job) = live.filter(|job| job.org_id == caller.org_id) {
+            return Ok(job);
+        }
         store::get(&self.shared.pool, &caller.org_id, simulation_id)
             .await?
             .ok_or_else(not_found)
@@ -78,6 +88,8 @@ impl SimulationGrpc {
             .get_compiled_model(v1::GetModelRequest {
                 caller: Some(caller.clone()),
                 model_id: request.model_id.clone(),
+                inputs: request.inputs,
+                outputs: request.outputs,
             })
             .await
             .map_err(|status| Error::from_peer("files", status))?

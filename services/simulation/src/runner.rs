@@ -34,10 +34,14 @@ pub struct Finished {
     pub elapsed: Duration,
 }
 
+/// Runs the engine on a thread pool of its own (`options.threads`, default every core)
+/// whose threads run at nice value `nice`: on a busy machine the async runtimes that answer
+/// RPCs and progress polls come first, and the engine still gets every idle cycle.
 pub async fn run(
     model: Model,
-    options: SimulationOptions,
+    mut options: SimulationOptions,
     handles: EngineHandles,
+    nice: u8,
 ) -> Result<Finished, RunError> {
     let joined = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
@@ -45,16 +49,48 @@ pub async fn run(
         let report = move |progress: ultra_engine::executor::Progress| {
             completed.fetch_max(progress.completed_iterations, Ordering::Relaxed);
         };
-        ultra_engine::simulate(&model, &options, &report, &handles.cancel).map(|result| Finished {
-            result,
-            elapsed: started.elapsed(),
-        })
+        if options.threads == Some(0) {
+            // The engine's own error for it.
+            return ultra_engine::simulate(&model, &options, &report, &handles.cancel).map(
+                |result| Finished {
+                    result,
+                    elapsed: started.elapsed(),
+                },
+            );
+        }
+        let threads = options.threads.take().unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|index| format!("ultra-engine-{index}"))
+            .start_handler(move |_| lower_priority(nice))
+            .build()
+            .map_err(|error| EngineError::ThreadPool(error.to_string()))?;
+        pool.install(|| ultra_engine::simulate(&model, &options, &report, &handles.cancel))
+            .map(|result| Finished {
+                result,
+                elapsed: started.elapsed(),
+            })
     })
     .await;
     match joined {
         Ok(outcome) => Ok(outcome?),
         Err(join_error) => Err(RunError::Panicked(join_error.to_string())),
     }
+}
+
+/// Lowers the calling thread's scheduling priority (on Linux the nice value is per thread).
+/// Best effort: a failure only leaves the thread at normal priority.
+fn lower_priority(nice: u8) {
+    #[cfg(target_os = "linux")]
+    if nice > 0
+        && let Err(error) = rustix::process::setpriority_process(None, i32::from(nice))
+    {
+        tracing::debug!(error = %error, "could not lower the engine thread's priority");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 #[cfg(test)]
@@ -80,7 +116,9 @@ mod tests {
             chunk_size: Some(1000),
             ..Default::default()
         };
-        let finished = run(model(), options, handles.clone()).await.expect("runs");
+        let finished = run(model(), options, handles.clone(), 10)
+            .await
+            .expect("runs");
         assert_eq!(finished.result.iterations, 5000);
         assert_eq!(handles.completed.load(Ordering::Relaxed), 5000);
     }
@@ -94,7 +132,7 @@ mod tests {
             chunk_size: Some(100),
             ..Default::default()
         };
-        let outcome = run(model(), options, handles).await;
+        let outcome = run(model(), options, handles, 10).await;
         assert!(matches!(
             outcome,
             Err(RunError::Engine(EngineError::Cancelled))

@@ -5,7 +5,7 @@
 //! after `max_attempts`, failed. A job is never left "running" forever.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,27 @@ pub struct Running {
     pub handles: EngineHandles,
     /// Set when the stop is the user's (Cancel): the job ends CANCELLED, not INTERRUPTED.
     pub user_cancelled: Arc<AtomicBool>,
+    /// The job as claimed (status RUNNING), for answering reads from memory.
+    pub job: Arc<Job>,
+    /// The completed iterations last written to the database (what a read there answers).
+    pub reported: Arc<AtomicU64>,
+    /// True while the row in the database is RUNNING with `reported` iterations and owned
+    /// here; cleared before the job's outcome is written (reads then go to the database).
+    pub live: Arc<AtomicBool>,
+}
+
+impl Running {
+    /// The job as the database has it right now, while it runs here: lets
+    /// `GetSimulation` (polled by progress bars) answer without a query.
+    pub fn snapshot(&self) -> Option<Job> {
+        if !self.live.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut job = Job::clone(&self.job);
+        job.completed_iterations = self.reported.load(Ordering::Acquire);
+        // Cleared meanwhile: the outcome may be written already.
+        self.live.load(Ordering::Acquire).then_some(job)
+    }
 }
 
 /// What the RPC handlers and the workers share.
@@ -91,6 +112,7 @@ pub fn spawn(shared: &Arc<Shared>) -> Vec<JoinHandle<()>> {
 pub async fn stop(shared: &Arc<Shared>, workers: Vec<JoinHandle<()>>) {
     shared.shutdown.cancel();
     for running in shared.lock_running().values() {
+        running.live.store(false, Ordering::Release);
         running.handles.cancel.store(true, Ordering::Relaxed);
     }
     let all = futures_join(workers);
@@ -207,6 +229,9 @@ async fn run_job(shared: &Arc<Shared>, job: Job) {
     let running = Running {
         handles: EngineHandles::default(),
         user_cancelled: Arc::new(AtomicBool::new(job.cancel_requested)),
+        job: Arc::new(job.clone()),
+        reported: Arc::new(AtomicU64::new(job.completed_iterations)),
+        live: Arc::new(AtomicBool::new(job.status == Status::Running)),
     };
     running
         .handles
@@ -234,11 +259,19 @@ async fn run_job(shared: &Arc<Shared>, job: Job) {
         max_iterations: shared.config.max_iterations,
         ..SimulationOptions::default()
     };
-    let outcome = runner::run(model, options, running.handles.clone()).await;
+    let outcome = runner::run(
+        model,
+        options,
+        running.handles.clone(),
+        shared.config.engine_nice,
+    )
+    .await;
     ticker_stop.cancel();
     if let Err(error) = ticker.await {
         tracing::error!(error = %error, "progress ticker panicked");
     }
+    // From here on the row changes (results, outcome): reads go to the database again.
+    running.live.store(false, Ordering::Release);
     let completed = running.handles.completed.load(Ordering::Relaxed);
     match outcome {
         Ok(finished) => complete(shared, &job, finished).await,
@@ -293,6 +326,9 @@ async fn tick(shared: Arc<Shared>, job: Job, running: Running, stop: Cancellatio
         )
         .await;
         last_heartbeat = Instant::now();
+        if let Ok(Some(_)) = written {
+            running.reported.store(completed, Ordering::Release);
+        }
         match written {
             Ok(Some(true)) => {
                 running.user_cancelled.store(true, Ordering::Relaxed);
@@ -300,6 +336,7 @@ async fn tick(shared: Arc<Shared>, job: Job, running: Running, stop: Cancellatio
             }
             Ok(Some(false)) => {}
             Ok(None) => {
+                running.live.store(false, Ordering::Release);
                 tracing::warn!(simulation_id = %job.id, "simulation taken over elsewhere; stopping");
                 running.handles.cancel.store(true, Ordering::Relaxed);
             }

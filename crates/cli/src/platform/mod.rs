@@ -231,6 +231,11 @@ impl Platform {
             .local_addr()
             .map_err(io_error("reading a bound port"))?;
         let gateway = gateway_config(&env, gateway_addr)?;
+        let scheme = if gateway.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
 
         let shutdown = CancellationToken::new();
         let bus = Bus::in_process();
@@ -246,7 +251,7 @@ impl Platform {
         });
         tracing::info!(gateway = %gateway_addr, data_dir = %data_dir.display(), "platform started");
         Ok(RunningPlatform {
-            base_url: format!("http://{gateway_addr}"),
+            base_url: format!("{scheme}://{gateway_addr}"),
             service_urls,
             env,
             shutdown,

@@ -218,6 +218,7 @@ pub fn submit(org_id: &str, model_id: &str, iterations: u64) -> v1::SubmitReques
         seed: 42,
         sampling: v1::SamplingMethod::MonteCarlo as i32,
         engine: v1::Engine::Unspecified as i32,
+        ..Default::default()
     }
 }
 
