@@ -6,11 +6,13 @@
 //! SQL written against [`Db`] must stay portable between SQLite and PostgreSQL: `$1`
 //! placeholders, TEXT ids, BIGINT millisecond timestamps, `ON CONFLICT ... DO NOTHING`.
 
+mod columns;
 mod consumer;
 mod db;
 mod objects;
 mod outbox;
 
+pub use columns::{finite_or_zero, from_bigint, to_bigint};
 pub use consumer::spawn_consumer;
 pub use db::{Backend, Db, Transaction, open};
 pub use objects::ObjectStore;

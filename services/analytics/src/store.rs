@@ -9,20 +9,6 @@ use crate::error::Result;
 /// Embedded migrations of the analytics database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-fn signed(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn unsigned(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-/// A NaN or infinite figure in an event is a producer bug; it is recorded as 0 rather than
-/// poisoning every sum of the organisation.
-fn finite(value: f64) -> f64 {
-    if value.is_finite() { value } else { 0.0 }
-}
-
 /// Records one completed simulation (inside the transaction that marks the event processed).
 pub async fn record(
     conn: &mut sqlx::AnyConnection,
@@ -41,10 +27,10 @@ pub async fn record(
     .bind(&usage.simulation_id)
     .bind(&usage.model_id)
     .bind(event.occurred_at_ms)
-    .bind(signed(usage.iterations))
-    .bind(signed(usage.evaluated_cells))
-    .bind(finite(usage.compute_units))
-    .bind(finite(usage.wall_seconds))
+    .bind(ultra_store::to_bigint(usage.iterations))
+    .bind(ultra_store::to_bigint(usage.evaluated_cells))
+    .bind(ultra_store::finite_or_zero(usage.compute_units))
+    .bind(ultra_store::finite_or_zero(usage.wall_seconds))
     .bind(&usage.engine)
     .execute(conn)
     .await?;
@@ -78,8 +64,8 @@ pub async fn report(
     for row in rows {
         let user = v1::UserUsage {
             user_id: row.try_get("user_id")?,
-            simulations: unsigned(row.try_get("simulations")?),
-            iterations: unsigned(row.try_get("iterations")?),
+            simulations: ultra_store::from_bigint(row.try_get("simulations")?),
+            iterations: ultra_store::from_bigint(row.try_get("iterations")?),
             compute_units: row.try_get("compute_units")?,
         };
         report.simulations += user.simulations;

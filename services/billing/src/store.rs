@@ -9,10 +9,6 @@ use crate::error::Result;
 /// Embedded migrations of the billing database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-fn signed(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 /// Records one completed simulation's usage (inside the transaction that marks the event
 /// processed).
 pub async fn record(
@@ -31,21 +27,15 @@ pub async fn record(
     .bind(&event.user_id)
     .bind(&usage.simulation_id)
     .bind(event.occurred_at_ms)
-    .bind(signed(usage.iterations))
-    .bind(signed(usage.evaluated_cells))
-    .bind(finite(usage.compute_units))
-    .bind(finite(usage.gpu_seconds))
-    .bind(finite(usage.wall_seconds))
+    .bind(ultra_store::to_bigint(usage.iterations))
+    .bind(ultra_store::to_bigint(usage.evaluated_cells))
+    .bind(ultra_store::finite_or_zero(usage.compute_units))
+    .bind(ultra_store::finite_or_zero(usage.gpu_seconds))
+    .bind(ultra_store::finite_or_zero(usage.wall_seconds))
     .bind(&usage.engine)
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// A NaN or infinite figure in an event is a producer bug; it is recorded as 0 rather than
-/// poisoning every sum of the organisation.
-fn finite(value: f64) -> f64 {
-    if value.is_finite() { value } else { 0.0 }
 }
 
 /// The organisation's usage with `occurred_at_ms` in `[from_ms, to_ms)`.
@@ -71,7 +61,7 @@ pub async fn usage(
         org_id: org_id.to_owned(),
         compute_units: row.try_get("compute_units")?,
         gpu_seconds: row.try_get("gpu_seconds")?,
-        simulations: u64::try_from(row.try_get::<i64, _>("simulations")?).unwrap_or(0),
-        iterations: u64::try_from(row.try_get::<i64, _>("iterations")?).unwrap_or(0),
+        simulations: ultra_store::from_bigint(row.try_get("simulations")?),
+        iterations: ultra_store::from_bigint(row.try_get("iterations")?),
     })
 }

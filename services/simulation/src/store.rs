@@ -104,12 +104,12 @@ impl Job {
             user_id: row.try_get("user_id")?,
             role: row.try_get("role")?,
             model_id: row.try_get("model_id")?,
-            iterations: unsigned(row.try_get("iterations")?),
+            iterations: ultra_store::from_bigint(row.try_get("iterations")?),
             seed: row.try_get::<i64, _>("seed")? as u64,
             sampling: row.try_get("sampling")?,
             engine: row.try_get("engine")?,
             status: Status::parse(&status).ok_or(crate::error::Error::CorruptStatus(status))?,
-            completed_iterations: unsigned(row.try_get("completed_iterations")?),
+            completed_iterations: ultra_store::from_bigint(row.try_get("completed_iterations")?),
             error: row.try_get("error")?,
             compute_units: row.try_get("compute_units")?,
             attempts: row.try_get("attempts")?,
@@ -149,14 +149,6 @@ impl Job {
     }
 }
 
-fn unsigned(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-fn signed(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 /// Inserts a queued job and the snapshot of its model (inside the submit transaction).
 pub async fn insert(conn: &mut sqlx::AnyConnection, job: &Job, ir_json: &str) -> Result<()> {
     sqlx::query(
@@ -169,7 +161,7 @@ pub async fn insert(conn: &mut sqlx::AnyConnection, job: &Job, ir_json: &str) ->
     .bind(&job.user_id)
     .bind(job.role)
     .bind(&job.model_id)
-    .bind(signed(job.iterations))
+    .bind(ultra_store::to_bigint(job.iterations))
     .bind(job.seed as i64)
     .bind(job.sampling)
     .bind(job.engine)
@@ -297,7 +289,7 @@ pub async fn heartbeat(
     )
     .bind(id)
     .bind(instance_id)
-    .bind(signed(completed_iterations))
+    .bind(ultra_store::to_bigint(completed_iterations))
     .bind(now_ms)
     .fetch_optional(pool)
     .await?;
@@ -330,7 +322,7 @@ pub async fn finish(
     .bind(id)
     .bind(instance_id)
     .bind(outcome.status.as_str())
-    .bind(signed(outcome.completed_iterations))
+    .bind(ultra_store::to_bigint(outcome.completed_iterations))
     .bind(outcome.compute_units)
     .bind(outcome.error)
     .bind(if outcome.status.is_final() {
