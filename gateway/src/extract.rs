@@ -7,7 +7,7 @@ use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use ultra_proto::v1::Caller;
+use ultra_proto::v1::{Caller, PlanTier};
 
 use crate::AppState;
 use crate::auth::{self, Permission};
@@ -72,8 +72,8 @@ fn query_rejection(rejection: QueryRejection) -> ApiError {
     ApiError::InvalidRequest(rejection.body_text())
 }
 
-/// The verified caller of a request.
-pub struct Authenticated(pub Caller);
+/// The verified caller of a request, and its organisation's plan tier from the same token.
+pub struct Authenticated(pub Caller, pub PlanTier);
 
 impl Authenticated {
     /// 403 `forbidden` when the caller's role (in its own org) lacks `permission`.
@@ -108,7 +108,7 @@ where
             .map(str::trim)
             .filter(|token| !token.is_empty())
             .ok_or_else(|| ApiError::InvalidToken("expected `Bearer <token>`".into()))?;
-        let caller = app.tokens.verify(token).map_err(ApiError::InvalidToken)?;
-        Ok(Authenticated(caller))
+        let (caller, plan_tier) = app.tokens.verify(token).map_err(ApiError::InvalidToken)?;
+        Ok(Authenticated(caller, plan_tier))
     }
 }

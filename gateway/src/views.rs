@@ -106,6 +106,13 @@ pub fn role_name(role: i32) -> &'static str {
     }
 }
 
+pub fn plan_tier_name(tier: i32) -> &'static str {
+    pb::PlanTier::try_from(tier)
+        .ok()
+        .and_then(ultra_auth::PlanTier::from_proto)
+        .map_or("unspecified", ultra_auth::PlanTier::as_str)
+}
+
 pub fn parse_sampling(text: Option<&str>) -> Option<pb::SamplingMethod> {
     match text.map(str::to_ascii_lowercase).as_deref() {
         None | Some("lhs") | Some("latin_hypercube") => Some(pb::SamplingMethod::LatinHypercube),
@@ -169,6 +176,8 @@ pub struct UserView {
     pub display_name: String,
     pub org_id: String,
     pub org_name: String,
+    /// The organisation's plan: free, starter, professional, enterprise or ultra.
+    pub org_plan_tier: String,
     pub role: String,
     pub created_at_ms: i64,
 }
@@ -177,6 +186,7 @@ impl From<pb::User> for UserView {
     fn from(user: pb::User) -> Self {
         UserView {
             role: role_name(user.role).to_string(),
+            org_plan_tier: plan_tier_name(user.org_plan_tier).to_string(),
             id: user.id,
             email: user.email,
             display_name: user.display_name,

@@ -10,7 +10,7 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
-use ultra_auth::{Claims, Role, TokenIssuer};
+use ultra_auth::{Claims, PlanTier, Role, TokenIssuer};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
 
@@ -52,7 +52,7 @@ fn issuer(secret: &str) -> TokenIssuer {
 
 fn token(role: Role) -> String {
     issuer(SECRET)
-        .issue("user-1", "org-1", role)
+        .issue("user-1", "org-1", role, PlanTier::Free)
         .expect("token")
 }
 
@@ -147,7 +147,7 @@ async fn unknown_routes_and_methods_are_problems() {
 async fn tokens_are_verified_locally() {
     assert_problem(&send(get("/v1/me", None)).await, 401, "unauthenticated");
     let forged = issuer("another-secret-another-secret-another-secret")
-        .issue("user-1", "org-1", Role::Admin)
+        .issue("user-1", "org-1", Role::Admin, PlanTier::Free)
         .expect("token");
     assert_problem(
         &send(get("/v1/me", Some(&forged))).await,
@@ -163,6 +163,7 @@ async fn tokens_are_verified_locally() {
             sub: "user-1".into(),
             org: "org-1".into(),
             role: Role::Admin,
+            plan: None,
             iss: "ultra".into(),
             aud: "ultra-api".into(),
             iat: now - 7200,

@@ -1,13 +1,15 @@
 //! Authentication and authorisation primitives shared by the users service (which issues
 //! credentials) and the gateway (which checks them): argon2id password hashes, HS256 JWT
-//! access tokens, opaque rotating refresh tokens, and the role → permission table of
-//! DESIGN.md.
+//! access tokens (carrying the organisation's plan tier), opaque rotating refresh tokens,
+//! and the role → permission table of DESIGN.md.
 
 mod password;
+mod plan;
 mod roles;
 mod token;
 
 pub use password::{hash_password, verify_password, verify_password_against_dummy};
+pub use plan::PlanTier;
 pub use roles::{Permission, Role, allows};
 pub use token::{Claims, MIN_SECRET_BYTES, TokenIssuer, new_refresh_token, sha256_hex};
 
@@ -31,6 +33,8 @@ pub enum AuthError {
     WeakSecret,
     #[error("unknown role {0:?}")]
     UnknownRole(String),
+    #[error("unknown plan tier {0:?}")]
+    UnknownPlanTier(String),
     #[error("password hashing failed: {0}")]
     Hashing(String),
 }

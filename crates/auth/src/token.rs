@@ -1,4 +1,6 @@
-//! Access tokens: HS256 JWTs, short-lived, carrying who (user), where (org) and what (role).
+//! Access tokens: HS256 JWTs, short-lived, carrying who (user), where (org), what (role)
+//! and the org's plan tier (so that the gateway can weight the caller's jobs without asking
+//! the users service; a tier change reaches tokens at the next refresh).
 //! Only HS256 is accepted: `alg: none`, RS/ES algorithms (key confusion) and anything else
 //! are rejected before the signature is even considered. Refresh tokens are opaque random
 //! strings; only their SHA-256 is stored.
@@ -13,7 +15,7 @@ use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{AuthError, Role};
+use crate::{AuthError, PlanTier, Role};
 
 /// HS256 with a shorter secret is brute-forceable; refuse to start with one.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -29,6 +31,15 @@ pub struct Claims {
     /// The organisation id the token acts in.
     pub org: String,
     pub role: Role,
+    /// The organisation's plan tier when the token was issued. Absent in tokens from before
+    /// tiers existed, and read as absent when unknown (see `plan::lenient`): both mean the
+    /// lowest tier to whoever uses it, never a refused token.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::plan::lenient"
+    )]
+    pub plan: Option<PlanTier>,
     pub iss: String,
     pub aud: String,
     /// Issued at, seconds since the Unix epoch.
@@ -96,13 +107,21 @@ impl TokenIssuer {
         self.access_ttl
     }
 
-    /// A signed access token for `user_id` acting in `org_id` with `role`.
-    pub fn issue(&self, user_id: &str, org_id: &str, role: Role) -> Result<String, AuthError> {
+    /// A signed access token for `user_id` acting in `org_id` with `role`, the org being on
+    /// `plan`.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        org_id: &str,
+        role: Role,
+        plan: PlanTier,
+    ) -> Result<String, AuthError> {
         let now = now_seconds();
         let claims = Claims {
             sub: user_id.to_owned(),
             org: org_id.to_owned(),
             role,
+            plan: Some(plan),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now,

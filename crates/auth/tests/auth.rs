@@ -5,8 +5,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ultra_auth::{
-    AuthError, Claims, Permission, Role, TokenIssuer, allows, hash_password, new_refresh_token,
-    sha256_hex, verify_password, verify_password_against_dummy,
+    AuthError, Claims, Permission, PlanTier, Role, TokenIssuer, allows, hash_password,
+    new_refresh_token, sha256_hex, verify_password, verify_password_against_dummy,
 };
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
@@ -27,6 +27,7 @@ fn claims() -> Claims {
         sub: "user-1".into(),
         org: "org-1".into(),
         role: Role::Analyst,
+        plan: Some(PlanTier::Free),
         iss: "ultra".into(),
         aud: "ultra-api".into(),
         iat: now(),
@@ -39,13 +40,75 @@ fn claims() -> Claims {
 fn issued_tokens_verify() {
     let issuer = issuer();
     let token = issuer
-        .issue("user-1", "org-1", Role::PowerUser)
+        .issue("user-1", "org-1", Role::PowerUser, PlanTier::Enterprise)
         .expect("issue");
     let claims = issuer.verify(&token).expect("valid");
     assert_eq!(claims.sub, "user-1");
     assert_eq!(claims.org, "org-1");
     assert_eq!(claims.role, Role::PowerUser);
+    assert_eq!(claims.plan, Some(PlanTier::Enterprise));
     assert!(claims.exp > claims.iat);
+}
+
+/// The plan tier is signed into the token; a token without one (issued before tiers) or
+/// with a tier this build does not know still verifies, with no tier.
+#[test]
+fn the_plan_tier_travels_in_the_token_and_is_read_leniently() {
+    let issuer = issuer();
+    let payload = |plan: &str| {
+        let mut json = serde_json::to_value(claims()).expect("json");
+        match plan {
+            "" => json.as_object_mut().expect("object").remove("plan"),
+            plan => json
+                .as_object_mut()
+                .expect("object")
+                .insert("plan".into(), plan.into()),
+        };
+        json
+    };
+    // Signed as raw JSON, so that the token holds exactly what `payload` wrote.
+    let sign = |json: serde_json::Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &json,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET),
+        )
+        .expect("sign")
+    };
+    assert_eq!(
+        serde_json::to_value(claims()).expect("json")["plan"],
+        "free"
+    );
+    for (plan, expected) in [
+        ("professional", Some(PlanTier::Professional)),
+        ("ultra", Some(PlanTier::Ultra)),
+        ("", None),
+        ("platinum", None),
+    ] {
+        let token = sign(payload(plan));
+        assert_eq!(
+            issuer.verify(&token).expect("valid").plan,
+            expected,
+            "{plan:?}"
+        );
+    }
+    // An absent plan is not written back as `null`.
+    let mut none = claims();
+    none.plan = None;
+    assert!(
+        serde_json::to_value(none)
+            .expect("json")
+            .get("plan")
+            .is_none()
+    );
+    for tier in PlanTier::ALL {
+        assert_eq!(tier.as_str().parse::<PlanTier>(), Ok(tier));
+        assert_eq!(PlanTier::from_proto(tier.to_proto()), Some(tier));
+    }
+    assert_eq!(
+        "gold".parse::<PlanTier>(),
+        Err(AuthError::UnknownPlanTier("gold".into()))
+    );
 }
 
 #[test]
@@ -74,12 +137,14 @@ fn forged_signature_is_rejected() {
         Duration::from_secs(60),
     )
     .expect("issuer");
-    let forged = other.issue("user-1", "org-1", Role::Admin).expect("issue");
+    let forged = other
+        .issue("user-1", "org-1", Role::Admin, PlanTier::Free)
+        .expect("issue");
     assert_eq!(issuer().verify(&forged), Err(AuthError::BadSignature));
 
     // Tampering with the payload of a genuine token breaks its signature too.
     let genuine = issuer()
-        .issue("user-1", "org-1", Role::Viewer)
+        .issue("user-1", "org-1", Role::Viewer, PlanTier::Free)
         .expect("issue");
     let parts: Vec<&str> = genuine.split('.').collect();
     let mut escalated = claims();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use serve_common::{Api, npv10_reference_mean, start_platform};
-use ultra_auth::{Claims, Role, TokenIssuer};
+use ultra_auth::{Claims, PlanTier, Role, TokenIssuer};
 
 const PROBLEM: &str = "https://ultra.dev/problems/";
 
@@ -82,6 +82,7 @@ async fn analyst_flow_over_http_with_tenant_isolation_and_documented_errors() {
     assert_eq!(me.status, 200);
     assert_eq!(me.json()["org_id"], alice.json()["org_id"]);
     assert_eq!(me.json()["role"], "admin");
+    assert_eq!(me.json()["org_plan_tier"], "free");
 
     // Bad password: 401 unauthenticated.
     let bad_login = api
@@ -245,6 +246,7 @@ async fn analyst_flow_over_http_with_tenant_isolation_and_documented_errors() {
         sub: user_id.clone(),
         org: org_id.clone(),
         role: Role::Admin,
+        plan: None,
         iss: "ultra".into(),
         aud: "ultra-api".into(),
         iat: now - 7200,
@@ -259,7 +261,7 @@ async fn analyst_flow_over_http_with_tenant_isolation_and_documented_errors() {
         Duration::from_secs(60),
     )
     .expect("issuer")
-    .issue(&user_id, &org_id, Role::Admin)
+    .issue(&user_id, &org_id, Role::Admin, PlanTier::Free)
     .expect("forged token");
     let unsigned = format!(
         "{}.{}.",

@@ -18,4 +18,4 @@ pub mod stats;
 pub use error::EngineError;
 pub use ir::Model;
 pub use sampling::SamplingMethod;
-pub use simulate::{SimulationOptions, SimulationResult, simulate};
+pub use simulate::{EngineInfo, SimulationOptions, SimulationResult, simulate};

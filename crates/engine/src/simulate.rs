@@ -77,6 +77,30 @@ pub struct OutputResult {
     pub sensitivity: Vec<InputSensitivity>,
 }
 
+/// Which engine produced a result: reported with results and metrics, because GPU runs
+/// compute in f32 and a user comparing figures must know which arithmetic made them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineInfo {
+    /// `cpu` or `gpu`.
+    pub kind: String,
+    /// The GPU adapter's name (`NVIDIA H100 80GB HBM3`, `llvmpipe ...`); `None` on the CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
+    /// Arithmetic of the per-iteration values: `f64` on the CPU, `f32` on the GPU.
+    pub precision: String,
+}
+
+impl EngineInfo {
+    /// The fused CPU executor.
+    pub fn cpu() -> Self {
+        Self {
+            kind: "cpu".to_owned(),
+            adapter: None,
+            precision: "f64".to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimulationResult {
     pub iterations: u64,
@@ -89,6 +113,8 @@ pub struct SimulationResult {
     pub evaluated_nodes: usize,
     /// `iterations x evaluated cells / 1e9`, the billing unit.
     pub compute_units: f64,
+    /// Which engine ran the simulation, on what, at which precision.
+    pub engine: EngineInfo,
     /// The raw samples, for exports and the results service.
     #[serde(skip)]
     pub samples: Samples,
@@ -136,6 +162,7 @@ pub fn simulate(
             correlations,
             evaluated_nodes: plan.evaluated_nodes,
             compute_units: options.iterations as f64 * plan.evaluated_nodes as f64 / 1e9,
+            engine: EngineInfo::cpu(),
             samples,
         })
     };
@@ -149,7 +176,9 @@ pub fn simulate(
     }
 }
 
-fn check_options(options: &SimulationOptions) -> Result<(), EngineError> {
+/// Checks the options every engine shares (iteration count and cap, threads, chunk size,
+/// percentiles), so that CPU and GPU runs refuse the same requests with the same errors.
+pub fn check_options(options: &SimulationOptions) -> Result<(), EngineError> {
     if options.iterations == 0 {
         return Err(EngineError::ZeroIterations);
     }
@@ -175,7 +204,9 @@ fn check_options(options: &SimulationOptions) -> Result<(), EngineError> {
     Ok(())
 }
 
-fn summarise(plan: &Plan, samples: &Samples, options: &SimulationOptions) -> Vec<OutputResult> {
+/// The statistics and sensitivity of every output from a run's samples: shared by the CPU
+/// and GPU engines, so that the same samples always give the same figures.
+pub fn summarise(plan: &Plan, samples: &Samples, options: &SimulationOptions) -> Vec<OutputResult> {
     let stats_options = StatsOptions {
         percentiles: options.percentiles.clone(),
         convergence_every: options.iterations.div_ceil(CONVERGENCE_POINTS),
@@ -237,7 +268,7 @@ fn summarise(plan: &Plan, samples: &Samples, options: &SimulationOptions) -> Vec
 
 /// Turns the model's correlations into matrices over input dimensions: pairs that share
 /// inputs are gathered into one matrix per connected group (unlisted pairs uncorrelated).
-fn correlation_matrices(
+pub fn correlation_matrices(
     inputs: &[NodeId],
     correlations: &[Correlation],
 ) -> Vec<RankCorrelationMatrix> {

@@ -34,6 +34,7 @@ pub async fn submit(
     caller: Authenticated,
     ApiJson(body): ApiJson<SubmitBody>,
 ) -> ApiResult<(StatusCode, Json<SimulationView>)> {
+    let plan_tier = caller.1;
     let caller = caller.require(Permission::SimulationCreate)?.clone();
     let sampling = views::parse_sampling(body.sampling.as_deref())
         .ok_or_else(|| ApiError::InvalidRequest("sampling must be one of mc, lhs, sobol".into()))?;
@@ -49,6 +50,8 @@ pub async fn submit(
         engine: engine as i32,
         inputs,
         outputs,
+        // From the verified token, never from the body: weights the job in the queue.
+        plan_tier: plan_tier as i32,
     };
     let simulation = state
         .upstreams

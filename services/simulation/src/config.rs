@@ -38,6 +38,10 @@ pub struct Config {
     /// `ULTRA_SIMULATION_PROGRESS_MS` (default 100): how often progress is written and
     /// broadcast while a job runs.
     pub progress_interval: Duration,
+    /// `ULTRA_SIMULATION_FAIR_SHARE_WINDOW_MS` (default 600,000: ten minutes): how much
+    /// history the weighted fair share counts. Longer evens out shares over longer spans;
+    /// shorter forgets sooner, so that an organisation back from idle catches up on less.
+    pub fair_share_window: Duration,
 }
 
 /// A setting that is missing or unreadable, named by its variable.
@@ -128,6 +132,11 @@ impl Config {
                 defaults.progress_interval,
                 &positive,
             )?,
+            fair_share_window: duration_ms(
+                "ULTRA_SIMULATION_FAIR_SHARE_WINDOW_MS",
+                defaults.fair_share_window,
+                &positive,
+            )?,
             ..defaults
         })
     }
@@ -147,6 +156,7 @@ impl Config {
             instance_id: "local".to_owned(),
             lease: Duration::from_secs(30),
             progress_interval: Duration::from_millis(100),
+            fair_share_window: Duration::from_secs(600),
         }
     }
 }

@@ -121,6 +121,9 @@ impl SimulationGrpc {
             created_at_ms: ultra_bus::now_ms(),
             started_at_ms: None,
             finished_at_ms: None,
+            // The tier is the gateway's word from the verified token; anything missing or
+            // unknown weighs 1.
+            weight: crate::fair_share::weight(request.plan_tier),
         };
         let mut tx = self.shared.pool.begin().await?;
         store::insert(&mut tx, &job, &compiled.ir_json).await?;

@@ -6,8 +6,10 @@
 //!   engine CPU or unspecified: `engine = GPU` answers UNIMPLEMENTED "no GPU engine in this
 //!   build"), snapshots the compiled model, stores the job QUEUED and enqueues
 //!   `simulation.submitted` in one transaction, and returns at once.
-//! - A pool of `ULTRA_SIMULATION_WORKERS` workers claims jobs fair-share (the oldest job of
-//!   the organisation with the fewest running) and runs each on a blocking thread. Progress
+//! - A pool of `ULTRA_SIMULATION_WORKERS` workers claims jobs by weighted fair share: the
+//!   oldest job of the organisation furthest behind its share of the slots, weighted by the
+//!   plan tier that came with the submit (enterprise and ultra 3, professional 2, others
+//!   and unknown 1; see `fair_share.rs`), and runs each on a blocking thread. Progress
 //!   is written (and a heartbeat) every `ULTRA_SIMULATION_PROGRESS_MS` and broadcast as a
 //!   `ProgressTick` on `progress:{id}`. The results go to the results service
 //!   (`StoreResults`, idempotent, retried), then the job is COMPLETED and
@@ -24,7 +26,8 @@
 //! Configuration (see [`Config`]): `ULTRA_SIMULATION_DATABASE_URL`, `ULTRA_FILES_URL`,
 //! `ULTRA_RESULTS_URL`, `ULTRA_MAX_ITERATIONS`, `ULTRA_SIMULATION_WORKERS`,
 //! `ULTRA_SIMULATION_THREADS`, `ULTRA_SIMULATION_MAX_ATTEMPTS`,
-//! `ULTRA_SIMULATION_INSTANCE_ID`, `ULTRA_SIMULATION_LEASE_MS`, `ULTRA_SIMULATION_PROGRESS_MS`.
+//! `ULTRA_SIMULATION_INSTANCE_ID`, `ULTRA_SIMULATION_LEASE_MS`, `ULTRA_SIMULATION_PROGRESS_MS`,
+//! `ULTRA_SIMULATION_FAIR_SHARE_WINDOW_MS`.
 //!
 //! The database holds `simulations`, `simulation_models` (model snapshots of unfinished
 //! jobs) and the `outbox` of ultra-store.
@@ -32,6 +35,7 @@
 mod config;
 mod error;
 mod events;
+mod fair_share;
 mod grpc;
 mod results;
 mod runner;

@@ -6,11 +6,14 @@
 //! SQL stays portable between SQLite and PostgreSQL: `$n` placeholders, TEXT ids, BIGINT
 //! millisecond timestamps, `RETURNING` and `ON CONFLICT` (SQLite >= 3.35).
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use ultra_proto::v1;
 
 use crate::error::Result;
+use crate::fair_share::{self, Candidate, Usage};
 
 /// Embedded migrations of the simulation database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -89,11 +92,13 @@ pub struct Job {
     pub created_at_ms: i64,
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
+    /// Fair-share weight from the submitter's plan tier ([`fair_share::weight`]).
+    pub weight: i64,
 }
 
 const COLUMNS: &str = "id, org_id, user_id, role, model_id, iterations, seed, sampling, engine, \
      status, completed_iterations, error, compute_units, attempts, cancel_requested, \
-     created_at_ms, started_at_ms, finished_at_ms";
+     created_at_ms, started_at_ms, finished_at_ms, weight";
 
 impl Job {
     fn from_row(row: &AnyRow) -> Result<Job> {
@@ -117,6 +122,7 @@ impl Job {
             created_at_ms: row.try_get("created_at_ms")?,
             started_at_ms: row.try_get("started_at_ms")?,
             finished_at_ms: row.try_get("finished_at_ms")?,
+            weight: row.try_get("weight")?,
         })
     }
 
@@ -153,8 +159,8 @@ impl Job {
 pub async fn insert(conn: &mut sqlx::AnyConnection, job: &Job, ir_json: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO simulations (id, org_id, user_id, role, model_id, iterations, seed, \
-         sampling, engine, status, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         sampling, engine, status, created_at_ms, weight) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&job.id)
     .bind(&job.org_id)
@@ -167,6 +173,7 @@ pub async fn insert(conn: &mut sqlx::AnyConnection, job: &Job, ir_json: &str) ->
     .bind(job.engine)
     .bind(job.status.as_str())
     .bind(job.created_at_ms)
+    .bind(job.weight.max(1))
     .execute(&mut *conn)
     .await?;
     sqlx::query("INSERT INTO simulation_models (simulation_id, ir_json) VALUES ($1, $2)")
@@ -225,27 +232,36 @@ pub async fn list(
     rows.iter().map(Job::from_row).collect()
 }
 
-/// Claims the next queued job for `instance_id`, fair-share: the oldest job of the
-/// organisation with the fewest running jobs, so that one organisation's batch cannot
-/// starve the others. The claim is a guarded update, safe with several instances.
+/// Claims the next queued job for `instance_id`: the oldest queued job of the organisation
+/// furthest behind its weighted share of the worker slots over the last `window_ms` (see
+/// [`fair_share`] for the rule and why it is not simply "fewest running per weight"). The
+/// claim is a guarded update, safe with several instances: a job taken by another instance
+/// between the choice and the update is simply chosen again.
 pub async fn claim_next(
     pool: &sqlx::AnyPool,
     instance_id: &str,
     now_ms: i64,
+    window_ms: i64,
 ) -> Result<Option<Job>> {
     // A few tries: another instance may claim the same candidate between select and update.
     for _ in 0..5 {
+        let candidates = queued_organisations(pool).await?;
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let usage = usage_since(pool, now_ms, now_ms.saturating_sub(window_ms)).await?;
+        let Some(org_id) = fair_share::pick(&candidates, &usage) else {
+            return Ok(None);
+        };
         let candidate: Option<String> = sqlx::query_scalar(
-            "SELECT q.id FROM simulations q WHERE q.status = 'queued' \
-             ORDER BY (SELECT COUNT(*) FROM simulations r \
-                       WHERE r.org_id = q.org_id AND r.status = 'running'), \
-                      q.created_at_ms, q.id \
-             LIMIT 1",
+            "SELECT id FROM simulations WHERE status = 'queued' AND org_id = $1 \
+             ORDER BY created_at_ms, id LIMIT 1",
         )
+        .bind(org_id)
         .fetch_optional(pool)
         .await?;
         let Some(id) = candidate else {
-            return Ok(None);
+            continue;
         };
         let row = sqlx::query(&format!(
             "UPDATE simulations SET status = 'running', attempts = attempts + 1, \
@@ -262,6 +278,70 @@ pub async fn claim_next(
         }
     }
     Ok(None)
+}
+
+/// The organisations with queued jobs: one row each, however many jobs they queued.
+async fn queued_organisations(pool: &sqlx::AnyPool) -> Result<Vec<Candidate>> {
+    let rows = sqlx::query(
+        "SELECT org_id, CAST(MAX(weight) AS BIGINT) AS weight, \
+         CAST(MIN(created_at_ms) AS BIGINT) AS oldest \
+         FROM simulations WHERE status = 'queued' GROUP BY org_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Candidate {
+                org_id: row.try_get("org_id")?,
+                weight: row.try_get("weight")?,
+                oldest_queued_ms: row.try_get("oldest")?,
+            })
+        })
+        .collect()
+}
+
+/// Each organisation's use of the slots since `from_ms`: its running jobs one by one (at
+/// most the slots of all instances) and its jobs finished since then, summed per
+/// organisation. A job that never started (cancelled while queued) used no slot.
+async fn usage_since(
+    pool: &sqlx::AnyPool,
+    now_ms: i64,
+    from_ms: i64,
+) -> Result<HashMap<String, Usage>> {
+    let mut usage: HashMap<String, Usage> = HashMap::new();
+    let finished = sqlx::query(
+        "SELECT org_id, CAST(COUNT(*) AS BIGINT) AS jobs, \
+         CAST(SUM(finished_at_ms - started_at_ms) AS BIGINT) AS total_ms, \
+         CAST(SUM(finished_at_ms - CASE WHEN started_at_ms < $1 THEN $1 \
+                                        ELSE started_at_ms END) AS BIGINT) AS window_ms, \
+         CAST(MAX(started_at_ms) AS BIGINT) AS last_started_ms \
+         FROM simulations WHERE finished_at_ms > $1 AND started_at_ms IS NOT NULL \
+         GROUP BY org_id",
+    )
+    .bind(from_ms)
+    .fetch_all(pool)
+    .await?;
+    for row in &finished {
+        let used = usage.entry(row.try_get("org_id")?).or_default();
+        used.finished_count = row.try_get("jobs")?;
+        used.finished_total_ms = row.try_get::<i64, _>("total_ms")?.max(0);
+        used.finished_ms = row.try_get::<i64, _>("window_ms")?.max(0);
+        used.last_started_ms = row.try_get("last_started_ms")?;
+    }
+    let running = sqlx::query(
+        "SELECT org_id, started_at_ms FROM simulations \
+         WHERE status = 'running' AND started_at_ms IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await?;
+    for row in &running {
+        let started_at_ms: i64 = row.try_get("started_at_ms")?;
+        let used = usage.entry(row.try_get("org_id")?).or_default();
+        used.running_ms
+            .push(now_ms.saturating_sub(started_at_ms.max(from_ms)).max(0));
+        used.last_started_ms = used.last_started_ms.max(Some(started_at_ms));
+    }
+    Ok(usage)
 }
 
 /// The model snapshot of an unfinished job.

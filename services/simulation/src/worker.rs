@@ -1,8 +1,9 @@
-//! The worker pool: claims queued jobs (fair share across organisations), runs each on the
-//! engine with a ticker that writes progress and a heartbeat and broadcasts ticks, then
-//! records how the job ended together with its event. Also the recovery of orphans: jobs
-//! left running by a process that died or stopped are interrupted, then queued again or,
-//! after `max_attempts`, failed. A job is never left "running" forever.
+//! The worker pool: claims queued jobs (weighted fair share across organisations, see
+//! `fair_share.rs`), runs each on the engine with a ticker that writes progress and a
+//! heartbeat and broadcasts ticks, then records how the job ended together with its event.
+//! Also the recovery of orphans: jobs left running by a process that died or stopped are
+//! interrupted, then queued again or, after `max_attempts`, failed. A job is never left
+//! "running" forever.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -137,11 +138,13 @@ async fn futures_join(handles: Vec<JoinHandle<()>>) {
 }
 
 async fn work(shared: Arc<Shared>) {
+    let window_ms = i64::try_from(shared.config.fair_share_window.as_millis()).unwrap_or(i64::MAX);
     while !shared.shutdown.is_cancelled() {
         let claimed = store::claim_next(
             &shared.pool,
             &shared.config.instance_id,
             ultra_bus::now_ms(),
+            window_ms,
         )
         .await;
         match claimed {

@@ -412,6 +412,45 @@ async fn a_job_out_of_attempts_is_failed_not_rerun() {
     service.stop().await;
 }
 
+/// The plan tier in the submit sets the job's fair-share weight; a missing (old gateway,
+/// other caller) or unknown tier weighs 1, never more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_plan_tier_sets_the_weight_and_an_unknown_one_weighs_one() {
+    let platform = Platform::start().await;
+    platform.models.add("org-a", "u", UNIFORM_IR);
+    let mut service = platform.start_simulation(platform.config()).await;
+    let mut weights = Vec::new();
+    for tier in [
+        None,
+        Some(v1::PlanTier::Enterprise as i32),
+        Some(v1::PlanTier::Professional as i32),
+        Some(v1::PlanTier::Ultra as i32),
+        Some(v1::PlanTier::Starter as i32),
+        Some(42),
+    ] {
+        let mut request = submit("org-a", "u", 10);
+        if let Some(tier) = tier {
+            request.plan_tier = tier;
+        }
+        let queued = service
+            .client
+            .submit(request)
+            .await
+            .expect("submit")
+            .into_inner();
+        let pool = pool(&platform).await;
+        let weight: i64 = sqlx::query_scalar("SELECT weight FROM simulations WHERE id = $1")
+            .bind(&queued.id)
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+        pool.close().await;
+        weights.push(weight);
+    }
+    assert_eq!(weights, [1, 3, 2, 3, 1, 1]);
+    service.stop().await;
+}
+
 async fn pool(platform: &Platform) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
     sqlx::AnyPool::connect(&platform.database_url())

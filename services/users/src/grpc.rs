@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use tonic::{Request, Response, Status};
-use ultra_auth::{Role, TokenIssuer};
+use ultra_auth::TokenIssuer;
 use ultra_proto::v1::users_service_server::UsersService;
 use ultra_proto::v1::{
     GetMeRequest, LoginRequest, RefreshRequest, RegisterRequest, RegisterResponse, RevokeRequest,
@@ -12,7 +12,7 @@ use ultra_proto::v1::{
 };
 
 use crate::error::{Error, Result};
-use crate::store::{NewRegistration, RefreshRecord, UserRecord, UsersStore};
+use crate::store::{Membership, NewRegistration, RefreshRecord, UserRecord, UsersStore};
 use crate::validate;
 
 /// The one answer to every failed login, so responses do not tell whether an email exists.
@@ -82,16 +82,16 @@ impl UsersGrpc {
         let Some(user_id) = verified else {
             return Err(Error::Unauthenticated(BAD_CREDENTIALS.into()));
         };
-        let Some((org_id, role)) = self.store.primary_membership(&user_id).await? else {
+        let Some(membership) = self.store.primary_membership(&user_id).await? else {
             return Err(Error::Unauthenticated(BAD_CREDENTIALS.into()));
         };
         let family_id = uuid::Uuid::now_v7().to_string();
         let (refresh_token, refresh_hash) = ultra_auth::new_refresh_token();
-        let record = self.refresh_record(family_id, &user_id, &org_id);
+        let record = self.refresh_record(family_id, &user_id, &membership.org_id);
         self.store
             .insert_refresh_token(&refresh_hash, &record)
             .await?;
-        self.token_pair(&user_id, &org_id, role, refresh_token)
+        self.token_pair(&user_id, &membership, refresh_token)
     }
 
     async fn refresh(&self, request: RefreshRequest) -> Result<TokenPair> {
@@ -108,10 +108,11 @@ impl UsersGrpc {
         if stored.expires_at_ms <= ultra_bus::now_ms() {
             return Err(Error::Unauthenticated(BAD_REFRESH_TOKEN.into()));
         }
-        // The role may have changed since login; a removed member cannot refresh.
-        let Some(role) = self
+        // The role and the plan tier may have changed since login; a removed member cannot
+        // refresh.
+        let Some(membership) = self
             .store
-            .membership_role(&stored.user_id, &stored.org_id)
+            .membership(&stored.user_id, &stored.org_id)
             .await?
         else {
             self.store.revoke_family(&stored.family_id).await?;
@@ -127,7 +128,7 @@ impl UsersGrpc {
             self.store.revoke_family(&stored.family_id).await?;
             return Err(Error::Unauthenticated(BAD_REFRESH_TOKEN.into()));
         }
-        self.token_pair(&stored.user_id, &stored.org_id, role, refresh_token)
+        self.token_pair(&stored.user_id, &membership, refresh_token)
     }
 
     /// Logout: revokes the session the token belongs to. Unknown tokens are accepted
@@ -165,12 +166,16 @@ impl UsersGrpc {
     fn token_pair(
         &self,
         user_id: &str,
-        org_id: &str,
-        role: Role,
+        membership: &Membership,
         refresh_token: String,
     ) -> Result<TokenPair> {
         Ok(TokenPair {
-            access_token: self.issuer.issue(user_id, org_id, role)?,
+            access_token: self.issuer.issue(
+                user_id,
+                &membership.org_id,
+                membership.role,
+                membership.plan_tier,
+            )?,
             refresh_token,
             expires_in_seconds: u32::try_from(self.issuer.access_ttl().as_secs())
                 .unwrap_or(u32::MAX),
@@ -192,6 +197,7 @@ fn to_proto(user: UserRecord) -> User {
         org_id: user.org_id,
         org_name: user.org_name,
         role: user.role.to_proto() as i32,
+        org_plan_tier: user.org_plan_tier.to_proto() as i32,
         created_at_ms: user.created_at_ms,
     }
 }

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use ultra_auth::Role;
+use ultra_auth::{PlanTier, Role};
 use ultra_store::Db;
 
 use crate::error::{Error, Result};
@@ -17,8 +17,18 @@ pub struct UserRecord {
     pub display_name: String,
     pub org_id: String,
     pub org_name: String,
+    /// The organisation's plan tier.
+    pub org_plan_tier: PlanTier,
     pub role: Role,
     pub created_at_ms: i64,
+}
+
+/// A user's membership in one organisation: what an access token for it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub org_id: String,
+    pub role: Role,
+    pub plan_tier: PlanTier,
 }
 
 /// What registration writes (validated and normalised by the caller).
@@ -46,7 +56,7 @@ pub struct UsersStore {
 }
 
 const USER_COLUMNS: &str = "u.id, u.email, u.display_name, u.created_at_ms, \
-     m.org_id, m.role, o.name AS org_name";
+     m.org_id, m.role, o.name AS org_name, o.plan_tier";
 
 impl UsersStore {
     pub fn new(db: Db) -> UsersStore {
@@ -104,6 +114,8 @@ impl UsersStore {
             display_name: registration.display_name,
             org_id,
             org_name: registration.organization_name,
+            // The column's default: every organisation starts free.
+            org_plan_tier: PlanTier::Free,
             role: Role::Admin,
             created_at_ms: now,
         })
@@ -120,26 +132,42 @@ impl UsersStore {
     }
 
     /// The organisation a login acts in: the user's first membership.
-    pub async fn primary_membership(&self, user_id: &str) -> Result<Option<(String, Role)>> {
+    pub async fn primary_membership(&self, user_id: &str) -> Result<Option<Membership>> {
         let row = sqlx::query(
-            "SELECT org_id, role FROM memberships WHERE user_id = $1 \
-             ORDER BY created_at_ms, org_id LIMIT 1",
+            "SELECT m.org_id, m.role, o.plan_tier FROM memberships m \
+             JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 \
+             ORDER BY m.created_at_ms, m.org_id LIMIT 1",
         )
         .bind(user_id)
         .fetch_optional(self.db.pool())
         .await?;
-        row.map(|row| Ok((row.try_get("org_id")?, parse_role(&row)?)))
-            .transpose()
+        row.map(|row| membership(&row)).transpose()
     }
 
-    /// The user's current role in `org_id`, if they are still a member.
-    pub async fn membership_role(&self, user_id: &str, org_id: &str) -> Result<Option<Role>> {
-        let row = sqlx::query("SELECT role FROM memberships WHERE user_id = $1 AND org_id = $2")
-            .bind(user_id)
+    /// The user's current membership in `org_id` (role and the org's plan tier, both as
+    /// they are now: a refresh picks up changes), if they are still a member.
+    pub async fn membership(&self, user_id: &str, org_id: &str) -> Result<Option<Membership>> {
+        let row = sqlx::query(
+            "SELECT m.org_id, m.role, o.plan_tier FROM memberships m \
+             JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 AND m.org_id = $2",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|row| membership(&row)).transpose()
+    }
+
+    /// Moves `org_id` to `tier`; false when there is no such organisation. Tokens carry the
+    /// new tier from their next login or refresh. (No RPC calls this yet: plan changes come
+    /// with billing; operators and tests use it directly.)
+    pub async fn set_plan_tier(&self, org_id: &str, tier: PlanTier) -> Result<bool> {
+        let updated = sqlx::query("UPDATE organizations SET plan_tier = $1 WHERE id = $2")
+            .bind(tier.as_str())
             .bind(org_id)
-            .fetch_optional(self.db.pool())
+            .execute(self.db.pool())
             .await?;
-        row.map(|row| parse_role(&row)).transpose()
+        Ok(updated.rows_affected() == 1)
     }
 
     /// The user `user_id` as a member of `org_id`; `None` for a user of another org.
@@ -267,6 +295,19 @@ fn parse_role(row: &AnyRow) -> Result<Role> {
     Ok(name.parse::<Role>()?)
 }
 
+fn parse_plan_tier(row: &AnyRow) -> Result<PlanTier> {
+    let name: String = row.try_get("plan_tier")?;
+    Ok(name.parse::<PlanTier>()?)
+}
+
+fn membership(row: &AnyRow) -> Result<Membership> {
+    Ok(Membership {
+        org_id: row.try_get("org_id")?,
+        role: parse_role(row)?,
+        plan_tier: parse_plan_tier(row)?,
+    })
+}
+
 fn user_record(row: &AnyRow) -> Result<UserRecord> {
     Ok(UserRecord {
         id: row.try_get("id")?,
@@ -274,6 +315,7 @@ fn user_record(row: &AnyRow) -> Result<UserRecord> {
         display_name: row.try_get("display_name")?,
         org_id: row.try_get("org_id")?,
         org_name: row.try_get("org_name")?,
+        org_plan_tier: parse_plan_tier(row)?,
         role: parse_role(row)?,
         created_at_ms: row.try_get("created_at_ms")?,
     })

@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 use tonic::transport::Channel;
-use ultra_auth::{Role, TokenIssuer};
+use ultra_auth::{PlanTier, Role, TokenIssuer};
 use ultra_bus::Bus;
 use ultra_proto::v1::users_service_client::UsersServiceClient;
 use ultra_proto::v1::{
@@ -135,6 +135,8 @@ async fn register_login_and_get_me() {
         (user.id.as_str(), user.org_id.as_str())
     );
     assert_eq!(claims.role, Role::Admin);
+    assert_eq!(claims.plan, Some(PlanTier::Free));
+    assert_eq!(user.org_plan_tier, ultra_proto::v1::PlanTier::Free as i32);
 
     let caller = Caller {
         org_id: user.org_id.clone(),
@@ -150,6 +152,73 @@ async fn register_login_and_get_me() {
         .expect("me")
         .into_inner();
     assert_eq!(me, user);
+    harness.stop().await;
+}
+
+/// The org's plan tier is in the access token (the gateway reads it from there); a change
+/// reaches the next refresh, and `GetMe` shows it.
+#[tokio::test]
+async fn the_plan_tier_travels_in_the_access_token() {
+    let mut harness = start().await;
+    let user = harness
+        .client
+        .register(registration("ada@example.com", "Org"))
+        .await
+        .expect("register")
+        .into_inner()
+        .user
+        .expect("user");
+    let tokens = login(&mut harness.client, "ada@example.com").await;
+    let plan = |tokens: &TokenPair| issuer().verify(&tokens.access_token).expect("valid").plan;
+    assert_eq!(plan(&tokens), Some(PlanTier::Free));
+
+    // No RPC changes tiers yet: the store does, on the service's own database.
+    let url = format!("sqlite://{}/users.db", harness._dir.path().display());
+    let db = ultra_store::open(&url, &ultra_users::MIGRATOR)
+        .await
+        .expect("open");
+    let store = ultra_users::store::UsersStore::new(db.clone());
+    assert!(
+        store
+            .set_plan_tier(&user.org_id, PlanTier::Enterprise)
+            .await
+            .expect("set tier")
+    );
+    assert!(
+        !store
+            .set_plan_tier("no-such-org", PlanTier::Enterprise)
+            .await
+            .expect("set tier")
+    );
+    db.close().await;
+
+    let refreshed = harness
+        .client
+        .refresh(RefreshRequest {
+            refresh_token: tokens.refresh_token,
+        })
+        .await
+        .expect("refresh")
+        .into_inner();
+    assert_eq!(plan(&refreshed), Some(PlanTier::Enterprise));
+    let relogged = login(&mut harness.client, "ada@example.com").await;
+    assert_eq!(plan(&relogged), Some(PlanTier::Enterprise));
+    let me = harness
+        .client
+        .get_me(GetMeRequest {
+            caller: Some(Caller {
+                org_id: user.org_id.clone(),
+                user_id: user.id.clone(),
+                role: user.role,
+            }),
+        })
+        .await
+        .expect("me")
+        .into_inner();
+    assert_eq!(
+        me.org_plan_tier,
+        ultra_proto::v1::PlanTier::Enterprise as i32
+    );
     harness.stop().await;
 }
 

@@ -114,6 +114,15 @@ impl Copula {
         ))
     }
 
+    /// The groups `apply` transforms: each group's input dimensions, its row-major
+    /// lower-triangular factor `L`, and which rows are passed through untouched. For engines
+    /// that evaluate the transform elsewhere (the GPU shader).
+    pub fn groups(&self) -> impl Iterator<Item = (&[usize], &[f64], &[bool])> {
+        self.groups
+            .iter()
+            .map(|g| (g.dims.as_slice(), g.l.as_slice(), g.passthrough.as_slice()))
+    }
+
     /// Whether `apply` changes anything.
     pub fn is_identity(&self) -> bool {
         self.groups.is_empty()

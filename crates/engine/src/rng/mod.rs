@@ -4,5 +4,5 @@
 
 mod philox;
 
-pub(crate) use philox::{counter, open_unit, seed_key};
-pub use philox::{philox4x32_10, uniform_open};
+pub(crate) use philox::open_unit;
+pub use philox::{counter, philox4x32_10, seed_key, uniform_open};

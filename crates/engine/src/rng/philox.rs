@@ -38,14 +38,14 @@ pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 
 /// The Philox key of a simulation seed: `[low 32 bits, high 32 bits]`.
 #[inline(always)]
-pub(crate) fn seed_key(seed: u64) -> [u32; 2] {
+pub fn seed_key(seed: u64) -> [u32; 2] {
     [seed as u32, (seed >> 32) as u32]
 }
 
 /// The Philox counter of (iteration, dimension, stream): `[iteration low, iteration high,
 /// dimension, stream]`.
 #[inline(always)]
-pub(crate) fn counter(iteration: u64, dimension: u32, stream: u32) -> [u32; 4] {
+pub fn counter(iteration: u64, dimension: u32, stream: u32) -> [u32; 4] {
     [
         iteration as u32,
         (iteration >> 32) as u32,

@@ -27,6 +27,42 @@ fn lowbias32(mut x: u32) -> u32 {
     x
 }
 
+/// The constants of one input's permutation, for engines that evaluate it elsewhere (the
+/// GPU shader reproduces `apply` from these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LhsParameters {
+    pub n: u64,
+    pub high_bits: u32,
+    pub low_bits: u32,
+    pub keys: [u32; 4],
+}
+
+impl LhsParameters {
+    /// The permutation of 0..n for `dimension` under `seed`, as the CPU sampler uses it.
+    pub fn new(seed: u64, dimension: u32, n: u64) -> Self {
+        let p = LhsPermutation::new(seed, dimension, n);
+        Self {
+            n: p.n,
+            high_bits: p.high_bits,
+            low_bits: p.low_bits,
+            keys: p.keys,
+        }
+    }
+
+    /// pi(i): the stratum of iteration `i`, exactly as the CPU sampler computes it.
+    pub fn stratum(&self, i: u64) -> u64 {
+        LhsPermutation {
+            n: self.n,
+            high_bits: self.high_bits,
+            low_bits: self.low_bits,
+            high_mask: mask(self.high_bits),
+            low_mask: mask(self.low_bits),
+            keys: self.keys,
+        }
+        .apply(i)
+    }
+}
+
 /// The permutation of 0..n for one input (dimension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LhsPermutation {

@@ -38,8 +38,12 @@ mod sobol;
 use serde::{Deserialize, Serialize};
 
 use crate::rng::{counter, open_unit, philox4x32_10, seed_key};
+pub use lhs::LhsParameters;
 use lhs::LhsPermutation;
-pub use sobol::{MAX_SOBOL_DIMENSIONS, SOBOL_BITS, owen_scramble, sobol_directions, sobol_point};
+pub use sobol::{
+    MAX_SOBOL_DIMENSIONS, SOBOL_BITS, owen_scramble, sobol_directions, sobol_directions_first,
+    sobol_point,
+};
 
 /// Stream of the per-iteration uniform (see the module docs).
 pub const STREAM_UNIFORM: u32 = 0;

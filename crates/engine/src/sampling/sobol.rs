@@ -79,7 +79,7 @@ pub fn sobol_directions(dimension: usize) -> Option<[u32; 32]> {
 
 /// The direction numbers of dimensions `0..count` (`count <= MAX_SOBOL_DIMENSIONS`), in
 /// one pass over the table.
-pub(crate) fn sobol_directions_first(count: usize) -> Vec<[u32; 32]> {
+pub fn sobol_directions_first(count: usize) -> Vec<[u32; 32]> {
     let mut offset = MAX_SOBOL_DIMENSIONS;
     (0..count.min(MAX_SOBOL_DIMENSIONS))
         .map(|d| {

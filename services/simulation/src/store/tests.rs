@@ -2,7 +2,21 @@
 
 use super::*;
 
+/// The default fair-share window (ten minutes): every test here fits in it.
+const WINDOW_MS: i64 = 600_000;
+
+async fn open_db() -> (tempfile::TempDir, ultra_store::Db) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let db = ultra_store::open(&url, &MIGRATOR).await.expect("open");
+    (dir, db)
+}
+
 fn job(id: &str, org_id: &str, created_at_ms: i64) -> Job {
+    weighted(id, org_id, created_at_ms, 1)
+}
+
+fn weighted(id: &str, org_id: &str, created_at_ms: i64, weight: i64) -> Job {
     Job {
         id: id.to_owned(),
         org_id: org_id.to_owned(),
@@ -22,6 +36,7 @@ fn job(id: &str, org_id: &str, created_at_ms: i64) -> Job {
         created_at_ms,
         started_at_ms: None,
         finished_at_ms: None,
+        weight,
     }
 }
 
@@ -38,7 +53,7 @@ async fn the_organisation_with_fewer_running_jobs_goes_first() {
             .expect("insert");
     }
     drop(conn);
-    let first = claim_next(pool, "here", 10)
+    let first = claim_next(pool, "here", 10, WINDOW_MS)
         .await
         .expect("claim")
         .expect("a job");
@@ -46,15 +61,207 @@ async fn the_organisation_with_fewer_running_jobs_goes_first() {
     assert_eq!(first.seed, u64::MAX);
     assert_eq!((first.status, first.attempts), (Status::Running, 1));
     // org-a now has a running job, org-b none: org-b's newer job goes before a2.
-    let second = claim_next(pool, "here", 11)
+    let second = claim_next(pool, "here", 11, WINDOW_MS)
         .await
         .expect("claim")
         .expect("a job");
     assert_eq!(second.id, "b1");
-    let third = claim_next(pool, "here", 12)
+    let third = claim_next(pool, "here", 12, WINDOW_MS)
         .await
         .expect("claim")
         .expect("a job");
     assert_eq!(third.id, "a2");
-    assert!(claim_next(pool, "here", 13).await.expect("claim").is_none());
+    assert!(
+        claim_next(pool, "here", 13, WINDOW_MS)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+}
+
+/// Completes a job this test "runs" at `now_ms`.
+async fn complete(pool: &sqlx::AnyPool, id: &str, now_ms: i64) {
+    let mut conn = pool.acquire().await.expect("connection");
+    let outcome = Outcome {
+        status: Status::Completed,
+        completed_iterations: 10,
+        compute_units: 0.0,
+        error: "",
+    };
+    assert!(
+        finish(&mut conn, id, "here", &outcome, now_ms)
+            .await
+            .expect("finish")
+    );
+}
+
+/// Runs `slots` workers over the queue until it is empty, each job taking `length_ms(org)`
+/// of simulated time: a worker that frees claims the next job at the time it frees.
+/// Returns the organisations in claim order.
+async fn drain(pool: &sqlx::AnyPool, slots: usize, length_ms: impl Fn(&str) -> i64) -> Vec<String> {
+    let mut now = 1_000;
+    let mut claimed = Vec::new();
+    // (ends at, claim number, job id)
+    let mut running: Vec<(i64, usize, String)> = Vec::new();
+    loop {
+        while running.len() < slots {
+            let Some(next) = claim_next(pool, "here", now, WINDOW_MS)
+                .await
+                .expect("claim")
+            else {
+                break;
+            };
+            running.push((now + length_ms(&next.org_id), claimed.len(), next.id));
+            claimed.push(next.org_id);
+        }
+        // The earliest to end (the earliest claimed among equals) frees its slot.
+        let Some(first) = running
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, (end, order, _))| (*end, *order))
+            .map(|(index, _)| index)
+        else {
+            return claimed;
+        };
+        let (end, _, id) = running.swap_remove(first);
+        now = end;
+        complete(pool, &id, now).await;
+    }
+}
+
+/// 40 jobs of a free org, then 10 of an enterprise org and 10 of a professional one, all
+/// queued before the first claim, run on 1 to 8 slots with jobs of equal length. While
+/// all three have work queued, their shares of the claims (and so of the slot time) are
+/// 1 : 3 : 2 within one job each; the late orgs start at once and are done long before the
+/// free org's flood drains. (The old rule, fewest running jobs, gives 1 : 1 : 1 on one
+/// slot; fewest running per weight gives it too.)
+#[tokio::test]
+async fn claims_follow_the_plan_weights_on_any_number_of_slots() {
+    for slots in [1, 2, 3, 4, 8] {
+        let (_dir, db) = open_db().await;
+        let pool = db.pool();
+        let mut conn = pool.acquire().await.expect("connection");
+        let mut created = 0;
+        for (org, count, weight) in [("free", 40, 1), ("enterprise", 10, 3), ("pro", 10, 2)] {
+            for n in 0..count {
+                created += 1;
+                let id = format!("{org}-{n:02}");
+                insert(&mut conn, &weighted(&id, org, created, weight), "{}")
+                    .await
+                    .expect("insert");
+            }
+        }
+        drop(conn);
+        let order = drain(pool, slots, |_| 1_000).await;
+        assert_eq!(order.len(), 60, "{slots} slots: every job ran once");
+
+        // The enterprise org (10 jobs at 3/6 of the claims) is still queued throughout the
+        // first 18 claims: expected 3 free, 9 enterprise, 6 pro.
+        let first: Vec<&str> = order.iter().take(18).map(String::as_str).collect();
+        let count = |org: &str| first.iter().filter(|claimed| **claimed == org).count() as i64;
+        for (org, expected) in [("free", 3), ("enterprise", 9), ("pro", 6)] {
+            assert!(
+                (count(org) - expected).abs() <= 1,
+                "{slots} slots: {org} got {} of the first 18 claims, expected {expected} ± 1: {first:?}",
+                count(org)
+            );
+        }
+        // No starvation: both late orgs start within the first round of claims...
+        let position = |org: &str| order.iter().position(|claimed| claimed == org);
+        let last_position = |org: &str| order.iter().rposition(|claimed| claimed == org);
+        for org in ["enterprise", "pro"] {
+            let first_claim = position(org).expect("claimed");
+            assert!(
+                first_claim <= slots + 2,
+                "{slots} slots: {org} first claimed at {first_claim}: {order:?}"
+            );
+        }
+        // ...and are done while most of the flood still waits (an unfair FIFO would run
+        // all 40 free jobs first).
+        let late_done = last_position("enterprise")
+            .max(last_position("pro"))
+            .expect("claimed");
+        let free_claimed = order[..=late_done]
+            .iter()
+            .filter(|claimed| *claimed == "free")
+            .count();
+        assert!(
+            free_claimed <= 15,
+            "{slots} slots: {free_claimed} free jobs ran before the late orgs were served: {order:?}"
+        );
+    }
+}
+
+/// The share is of slot time, not of jobs: with enterprise jobs three times as long as the
+/// free org's, 3 : 1 of the time is as many enterprise jobs as free ones.
+#[tokio::test]
+async fn shares_are_of_slot_time_whatever_the_job_lengths() {
+    let (_dir, db) = open_db().await;
+    let pool = db.pool();
+    let mut conn = pool.acquire().await.expect("connection");
+    for n in 0..30 {
+        insert(
+            &mut conn,
+            &weighted(&format!("free-{n:02}"), "free", n, 1),
+            "{}",
+        )
+        .await
+        .expect("insert");
+        insert(
+            &mut conn,
+            &weighted(&format!("ent-{n:02}"), "enterprise", 100 + n, 3),
+            "{}",
+        )
+        .await
+        .expect("insert");
+    }
+    drop(conn);
+    let order = drain(
+        pool,
+        2,
+        |org| if org == "enterprise" { 3_000 } else { 1_000 },
+    )
+    .await;
+    let first: Vec<&str> = order.iter().take(20).map(String::as_str).collect();
+    let enterprise = first.iter().filter(|org| **org == "enterprise").count() as i64;
+    // Time 3 : 1 with enterprise jobs 3x longer: equal claims, 10 each of 20 (± 1).
+    assert!((enterprise - 10).abs() <= 1, "{first:?}");
+}
+
+/// A job whose weight was never set (or set to nonsense) weighs 1; a weight-2 org gets two
+/// claims for each of a weight-1 org's when both have used slot time.
+#[tokio::test]
+async fn a_missing_weight_counts_as_one() {
+    let (_dir, db) = open_db().await;
+    let pool = db.pool();
+    let mut conn = pool.acquire().await.expect("connection");
+    insert(&mut conn, &weighted("zero", "org-z", 1, 0), "{}")
+        .await
+        .expect("insert");
+    insert(&mut conn, &weighted("negative", "org-z", 2, -3), "{}")
+        .await
+        .expect("insert");
+    // A row written before the weight column existed gets the column's default.
+    sqlx::query(
+        "INSERT INTO simulations (id, org_id, user_id, role, model_id, iterations, seed, \
+         sampling, engine, status, created_at_ms) \
+         VALUES ('old', 'org-z', 'u', 0, 'm', 10, 1, 0, 0, 'queued', 3)",
+    )
+    .execute(&mut *conn)
+    .await
+    .expect("insert without weight");
+    drop(conn);
+    for id in ["zero", "negative", "old"] {
+        let weight: i64 = sqlx::query_scalar("SELECT weight FROM simulations WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .expect("weight");
+        assert_eq!(weight, 1, "{id}");
+    }
+    let claimed = claim_next(pool, "here", 10, WINDOW_MS)
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!((claimed.id.as_str(), claimed.weight), ("zero", 1));
 }
