@@ -21,6 +21,7 @@ mod device;
 mod error;
 mod executor;
 mod inputs;
+mod tables;
 
 use std::sync::atomic::AtomicBool;
 
