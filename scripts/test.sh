@@ -5,6 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
+
+# The GPU engine's tests run for real on a Vulkan device: Mesa's lavapipe (software Vulkan)
+# where the machine has no GPU. Install it when no Vulkan driver is present.
+if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1 \
+   || ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+  echo "installing mesa-vulkan-drivers (lavapipe) for the GPU engine's tests" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+fi
+# lavapipe warns on stderr when this is unset; harmless, but noisy.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"
 else

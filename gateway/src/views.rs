@@ -454,7 +454,13 @@ pub struct ResultsView {
     pub iterations: u64,
     pub seed: u64,
     pub sampling: String,
+    /// `cpu` or `gpu`: the engine that ran it.
     pub engine: String,
+    /// The GPU adapter that ran it; absent on the CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
+    /// Arithmetic of the per-iteration values: `f64` (CPU) or `f32` (GPU).
+    pub precision: String,
     pub elapsed_ms: f64,
     pub compute_units: f64,
     /// Keyed by output name (e.g. `NPV`).
@@ -469,6 +475,12 @@ impl From<pb::SimulationResults> for ResultsView {
             iterations: results.iterations,
             seed: results.seed,
             engine: results.engine,
+            adapter: Some(results.adapter).filter(|name| !name.is_empty()),
+            precision: if results.precision.is_empty() {
+                "f64".to_owned()
+            } else {
+                results.precision
+            },
             elapsed_ms: results.elapsed_ms,
             compute_units: results.compute_units,
             outputs: results

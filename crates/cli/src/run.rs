@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value, json};
 use ultra_engine::executor::Progress;
 use ultra_engine::simulate::{DEFAULT_MAX_ITERATIONS, OutputResult};
-use ultra_engine::{Model, SamplingMethod, SimulationOptions, SimulationResult, simulate};
+use ultra_engine::{Model, SamplingMethod, SimulationOptions, SimulationResult};
+use ultra_gpu::EngineChoice;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -23,6 +24,8 @@ pub struct RunArgs {
     seed: u64,
     #[arg(long, value_enum, default_value_t = Sampling::Lhs)]
     sampling: Sampling,
+    /// `auto`: a hardware GPU when present and able to run the model, else the CPU; `gpu`:
+    /// any Vulkan adapter (a software one too), failing when there is none.
     #[arg(long, value_enum, default_value_t = Engine::Auto)]
     engine: Engine,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -65,9 +68,6 @@ enum Format {
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
-    if args.engine == Engine::Gpu {
-        bail!("the GPU engine is not available in this build; use --engine cpu or auto");
-    }
     let model = crate::model::load(&args.model)?;
     let options = SimulationOptions {
         iterations: args.iterations,
@@ -102,7 +102,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
     };
     let started = Instant::now();
-    let result = simulate(&model, &options, &report, &AtomicBool::new(false))
+    let engine = match args.engine {
+        Engine::Auto => EngineChoice::Auto,
+        Engine::Cpu => EngineChoice::Cpu,
+        Engine::Gpu => EngineChoice::Gpu,
+    };
+    let result = ultra_gpu::select::run(engine, &model, &options, &report, &AtomicBool::new(false))
         .with_context(|| format!("simulating {}", args.model.display()))?;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     if show_progress {
@@ -153,7 +158,9 @@ fn to_json(result: &SimulationResult, elapsed_ms: f64) -> Value {
         "iterations": result.iterations,
         "seed": result.seed,
         "sampling": result.sampling,
-        "engine": "cpu",
+        "engine": result.engine.kind,
+        "adapter": result.engine.adapter,
+        "precision": result.engine.precision,
         "elapsed_ms": elapsed_ms,
         "compute_units": result.compute_units,
         "correlations": result.correlations,
@@ -170,7 +177,7 @@ fn write_table(
     let rate = result.iterations as f64 / (elapsed_ms / 1e3);
     writeln!(
         out,
-        "{}: {} iterations, seed {}, {:?} sampling, cpu engine, {elapsed_ms:.1} ms ({rate:.3e} iterations/s)",
+        "{}: {} iterations, seed {}, {:?} sampling, {} engine{} ({}), {elapsed_ms:.1} ms ({rate:.3e} iterations/s)",
         if model.name.is_empty() {
             "model"
         } else {
@@ -179,6 +186,14 @@ fn write_table(
         result.iterations,
         result.seed,
         result.sampling,
+        result.engine.kind,
+        result
+            .engine
+            .adapter
+            .as_deref()
+            .map(|name| format!(" on {name}"))
+            .unwrap_or_default(),
+        result.engine.precision,
     )?;
     for report in result.correlations.iter().filter(|r| r.repaired) {
         writeln!(

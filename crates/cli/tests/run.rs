@@ -192,7 +192,6 @@ fn bad_input_is_a_clear_error_not_a_panic() {
             "cap",
         ),
         (vec![example(), "--threads".into(), "0".into()], "threads"),
-        (vec![example(), "--engine".into(), "gpu".into()], "GPU"),
         (
             vec![example(), "--sampling".into(), "quantum".into()],
             "quantum",
@@ -302,4 +301,54 @@ fn eval_prints_every_formula_cell() {
     assert_eq!(values["d"], 10.0);
     assert_eq!(values["e"], "big");
     assert_eq!(values["out"], 16.0);
+}
+
+/// `--engine gpu` runs on whatever Vulkan adapter the machine has (lavapipe on CI) and says
+/// so; the figures match the CPU engine's up to f32 rounding. Without an adapter (here: one
+/// asked for by a name no adapter has) it fails with a clear message.
+#[test]
+fn the_gpu_engine_reports_itself_and_fails_clearly_without_an_adapter() {
+    let run = |engine: &str| {
+        let out = ultra(&[
+            &example(),
+            "--iterations",
+            "20000",
+            "--seed",
+            "9",
+            "--sampling",
+            "lhs",
+            "--engine",
+            engine,
+            "--format",
+            "json",
+        ]);
+        assert!(
+            out.status.success(),
+            "--engine {engine}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+    let (gpu, cpu) = (run("gpu"), run("cpu"));
+    assert_eq!(gpu["engine"], "gpu");
+    assert_eq!(gpu["precision"], "f32");
+    assert!(gpu["adapter"].as_str().is_some_and(|name| !name.is_empty()));
+    assert_eq!(cpu["engine"], "cpu");
+    assert_eq!(cpu["precision"], "f64");
+    let (g, c) = (&gpu["outputs"]["NPV"], &cpu["outputs"]["NPV"]);
+    let (gm, cm) = (
+        g["mean"].as_f64().unwrap_or(f64::NAN),
+        c["mean"].as_f64().unwrap_or(0.0),
+    );
+    assert!(((gm - cm) / cm).abs() < 1e-4, "gpu {gm} cpu {cm}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_ultra"))
+        .args(["run", &example(), "--engine", "gpu"])
+        .env("ULTRA_GPU_ADAPTER", "no adapter is called this")
+        .output()
+        .expect("ultra starts");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("no GPU adapter"), "{stderr}");
 }

@@ -257,7 +257,7 @@ pub(crate) fn run(
     // Keep-all: the samples of one batch must fit one binding. Reduce: the partials must,
     // and progress should come every fraction of a second even on lavapipe.
     let batch_cap = match mode {
-        Mode::KeepAll => (max_binding / (4 * columns.max(1))).min(1 << 22),
+        Mode::KeepAll => (max_binding / (4 * columns.max(1))).min(1 << 20),
         Mode::Reduce => {
             (max_binding / (4 * outputs * PARTIAL_WORDS as u64) * per_group).min(1 << 28)
         }

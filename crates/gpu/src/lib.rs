@@ -21,6 +21,7 @@ mod device;
 mod error;
 mod executor;
 mod inputs;
+pub mod select;
 mod tables;
 
 use std::sync::atomic::AtomicBool;
@@ -35,6 +36,7 @@ use codegen::{Mode, ShaderOptions};
 pub use device::{AdapterDescription, GpuDevice, OpenOptions};
 pub use error::GpuError;
 use executor::{Moments, RunSpec};
+pub use select::EngineChoice;
 
 /// Words per input in the per-dimension constants buffer (see `prelude.wgsl`).
 const DIM_WORDS: usize = 40;

@@ -25,8 +25,8 @@ pub async fn insert(
     })?;
     let inserted = sqlx::query(
         "INSERT INTO results (simulation_id, org_id, iterations, seed, sampling, engine, \
-         elapsed_ms, compute_units, outputs_json, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         elapsed_ms, compute_units, outputs_json, created_at_ms, adapter, arithmetic) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT (simulation_id) DO NOTHING",
     )
     .bind(&results.simulation_id)
@@ -40,6 +40,8 @@ pub async fn insert(
     .bind(results.compute_units)
     .bind(outputs_json)
     .bind(now_ms)
+    .bind(&results.adapter)
+    .bind(&results.precision)
     .execute(pool)
     .await?;
     Ok(inserted.rows_affected() == 1)
@@ -53,7 +55,7 @@ pub async fn get(
 ) -> Result<Option<v1::SimulationResults>> {
     let row = sqlx::query(
         "SELECT simulation_id, org_id, iterations, seed, sampling, engine, elapsed_ms, \
-         compute_units, outputs_json FROM results WHERE simulation_id = $1 AND org_id = $2",
+         compute_units, outputs_json, adapter, arithmetic FROM results WHERE simulation_id = $1 AND org_id = $2",
     )
     .bind(simulation_id)
     .bind(org_id)
@@ -78,6 +80,8 @@ pub async fn get(
         elapsed_ms: row.try_get("elapsed_ms")?,
         compute_units: row.try_get("compute_units")?,
         outputs: outputs.into_iter().map(v1::OutputResults::from).collect(),
+        adapter: row.try_get("adapter")?,
+        precision: row.try_get("arithmetic")?,
     }))
 }
 

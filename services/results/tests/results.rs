@@ -21,7 +21,9 @@ fn results(simulation_id: &str, mean: f64) -> v1::SimulationResults {
         iterations: 1000,
         seed: u64::MAX,
         sampling: v1::SamplingMethod::Sobol as i32,
-        engine: "cpu".to_owned(),
+        engine: "gpu".to_owned(),
+        adapter: "llvmpipe (test)".to_owned(),
+        precision: "f32".to_owned(),
         elapsed_ms: 12.5,
         compute_units: 5e-5,
         outputs: vec![v1::OutputResults {

@@ -20,9 +20,9 @@ pub enum Error {
     /// caller's organisation.
     #[error("{0}")]
     NotFound(String),
-    /// `engine = GPU` in a build without a GPU engine.
-    #[error("no GPU engine in this build; use engine CPU or leave it unspecified")]
-    NoGpuEngine,
+    /// `engine = GPU` on a service that has no GPU adapter.
+    #[error("no GPU on this simulation service ({0}); use engine CPU or leave it unspecified")]
+    NoGpu(String),
     /// Cancel of a simulation that already completed or failed.
     #[error("simulation is already {0}")]
     AlreadyFinished(&'static str),
@@ -56,7 +56,7 @@ impl From<Error> for tonic::Status {
         match error {
             Error::InvalidArgument(message) => tonic::Status::invalid_argument(message),
             Error::NotFound(message) => tonic::Status::not_found(message),
-            Error::NoGpuEngine => tonic::Status::unimplemented(error.to_string()),
+            Error::NoGpu(_) => tonic::Status::failed_precondition(error.to_string()),
             Error::AlreadyFinished(_) => tonic::Status::failed_precondition(error.to_string()),
             Error::ShuttingDown => tonic::Status::unavailable(error.to_string()),
             Error::Peer { service, status } => {

@@ -28,14 +28,15 @@ pub fn submitted(job: &Job) -> v1::Event {
 
 /// The usage of one finished run: what billing and analytics record (DESIGN.md, Metering:
 /// compute units = iterations x evaluated cells / 1e9, the same on CPU and GPU).
-pub struct Usage {
+pub struct Usage<'a> {
     pub evaluated_cells: u64,
     pub compute_units: f64,
     pub wall_seconds: f64,
-    pub engine: &'static str,
+    /// Which engine ran it: GPU runs report their wall time as GPU seconds too.
+    pub engine: &'a ultra_engine::EngineInfo,
 }
 
-pub fn completed(job: &Job, usage: &Usage) -> v1::Event {
+pub fn completed(job: &Job, usage: &Usage<'_>) -> v1::Event {
     ultra_bus::new_event(
         "simulation.completed",
         &job.org_id,
@@ -46,10 +47,13 @@ pub fn completed(job: &Job, usage: &Usage) -> v1::Event {
             iterations: job.iterations,
             evaluated_cells: usage.evaluated_cells,
             compute_units: usage.compute_units,
-            // The CPU engine is the only one in this build.
-            gpu_seconds: 0.0,
+            gpu_seconds: if usage.engine.kind == "gpu" {
+                usage.wall_seconds
+            } else {
+                0.0
+            },
             wall_seconds: usage.wall_seconds,
-            engine: usage.engine.to_owned(),
+            engine: usage.engine.kind.clone(),
         }),
     )
 }

@@ -76,11 +76,13 @@ impl SimulationGrpc {
         })?;
         let engine = v1::Engine::try_from(request.engine)
             .map_err(|_| Error::InvalidArgument(format!("unknown engine {}", request.engine)))?;
-        let engine = match engine {
-            v1::Engine::Gpu => return Err(Error::NoGpuEngine),
-            // Auto means GPU when present: there is none in this build.
-            v1::Engine::Unspecified | v1::Engine::Cpu => v1::Engine::Cpu,
-        };
+        if engine == v1::Engine::Gpu {
+            // Opening the device the first time takes a moment: off the async runtime.
+            tokio::task::spawn_blocking(ultra_gpu::GpuDevice::shared)
+                .await
+                .map_err(|error| Error::NoGpu(error.to_string()))?
+                .map_err(|error| Error::NoGpu(error.to_string()))?;
+        }
         ultra_rpc::validate_id("model_id", &request.model_id).map_err(Error::InvalidArgument)?;
         let compiled = self
             .files

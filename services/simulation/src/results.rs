@@ -3,15 +3,15 @@
 //! stay behind (they are large; exports come in a later issue), and so do the ECDF and
 //! convergence series, which the contract does not carry yet.
 
-use ultra_engine::SimulationResult;
 use ultra_engine::simulate::OutputResult;
+use ultra_engine::{EngineInfo, SimulationResult};
 use ultra_proto::v1;
 
 /// What the job adds to the engine's figures: who ran it, and how.
 pub struct RunFacts<'a> {
     pub simulation_id: &'a str,
     pub org_id: &'a str,
-    pub engine: &'a str,
+    pub engine: &'a EngineInfo,
     pub elapsed_ms: f64,
 }
 
@@ -22,7 +22,9 @@ pub fn to_proto(result: &SimulationResult, facts: &RunFacts<'_>) -> v1::Simulati
         iterations: result.iterations,
         seed: result.seed,
         sampling: sampling_to_proto(result.sampling) as i32,
-        engine: facts.engine.to_owned(),
+        engine: facts.engine.kind.clone(),
+        adapter: facts.engine.adapter.clone().unwrap_or_default(),
+        precision: facts.engine.precision.clone(),
         elapsed_ms: facts.elapsed_ms,
         compute_units: result.compute_units,
         outputs: result.outputs.iter().map(output_to_proto).collect(),
@@ -116,7 +118,7 @@ mod tests {
         let facts = RunFacts {
             simulation_id: "s1",
             org_id: "o1",
-            engine: "cpu",
+            engine: &result.engine,
             elapsed_ms: 1.5,
         };
         let proto = to_proto(&result, &facts);

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ultra_engine::{EngineError, Model, SimulationOptions, SimulationResult};
+use ultra_gpu::{EngineChoice, GpuError};
 
 /// The handles a running job shares with the engine thread.
 #[derive(Clone, Default)]
@@ -23,6 +24,10 @@ pub struct EngineHandles {
 pub enum RunError {
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The GPU engine failed (no adapter for `engine = GPU`, a lost device): the job fails
+    /// with the reason, the service goes on.
+    #[error(transparent)]
+    Gpu(GpuError),
     /// The engine thread panicked: a bug, reported as a failed job, never a crashed service.
     #[error("the engine stopped unexpectedly: {0}")]
     Panicked(String),
@@ -37,11 +42,16 @@ pub struct Finished {
 /// Runs the engine on a thread pool of its own (`options.threads`, default every core)
 /// whose threads run at nice value `nice`: on a busy machine the async runtimes that answer
 /// RPCs and progress polls come first, and the engine still gets every idle cycle.
+///
+/// `engine` picks the engine as `ultra_gpu::select::run` does (auto: a hardware GPU when
+/// present and able to run the model). GPU runs share the process's one device; the host
+/// side of their statistics runs on the same low-priority pool.
 pub async fn run(
     model: Model,
     mut options: SimulationOptions,
     handles: EngineHandles,
     nice: u8,
+    engine: EngineChoice,
 ) -> Result<Finished, RunError> {
     let joined = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
@@ -49,14 +59,20 @@ pub async fn run(
         let report = move |progress: ultra_engine::executor::Progress| {
             completed.fetch_max(progress.completed_iterations, Ordering::Relaxed);
         };
+        let simulate = |options: &SimulationOptions| {
+            ultra_gpu::select::run(engine, &model, options, &report, &handles.cancel).map_err(
+                |error| match error {
+                    GpuError::Engine(error) => RunError::Engine(error),
+                    other => RunError::Gpu(other),
+                },
+            )
+        };
         if options.threads == Some(0) {
             // The engine's own error for it.
-            return ultra_engine::simulate(&model, &options, &report, &handles.cancel).map(
-                |result| Finished {
-                    result,
-                    elapsed: started.elapsed(),
-                },
-            );
+            return simulate(&options).map(|result| Finished {
+                result,
+                elapsed: started.elapsed(),
+            });
         }
         let threads = options.threads.take().unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -67,15 +83,14 @@ pub async fn run(
             .start_handler(move |_| lower_priority(nice))
             .build()
             .map_err(|error| EngineError::ThreadPool(error.to_string()))?;
-        pool.install(|| ultra_engine::simulate(&model, &options, &report, &handles.cancel))
-            .map(|result| Finished {
-                result,
-                elapsed: started.elapsed(),
-            })
+        pool.install(|| simulate(&options)).map(|result| Finished {
+            result,
+            elapsed: started.elapsed(),
+        })
     })
     .await;
     match joined {
-        Ok(outcome) => Ok(outcome?),
+        Ok(outcome) => outcome,
         Err(join_error) => Err(RunError::Panicked(join_error.to_string())),
     }
 }
@@ -116,7 +131,7 @@ mod tests {
             chunk_size: Some(1000),
             ..Default::default()
         };
-        let finished = run(model(), options, handles.clone(), 10)
+        let finished = run(model(), options, handles.clone(), 10, EngineChoice::Cpu)
             .await
             .expect("runs");
         assert_eq!(finished.result.iterations, 5000);
@@ -132,7 +147,7 @@ mod tests {
             chunk_size: Some(100),
             ..Default::default()
         };
-        let outcome = run(model(), options, handles, 10).await;
+        let outcome = run(model(), options, handles, 10, EngineChoice::Cpu).await;
         assert!(matches!(
             outcome,
             Err(RunError::Engine(EngineError::Cancelled))

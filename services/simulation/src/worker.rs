@@ -262,11 +262,17 @@ async fn run_job(shared: &Arc<Shared>, job: Job) {
         max_iterations: shared.config.max_iterations,
         ..SimulationOptions::default()
     };
+    let engine = match v1::Engine::try_from(job.engine) {
+        Ok(v1::Engine::Cpu) => ultra_gpu::EngineChoice::Cpu,
+        Ok(v1::Engine::Gpu) => ultra_gpu::EngineChoice::Gpu,
+        Ok(v1::Engine::Unspecified) | Err(_) => ultra_gpu::EngineChoice::Auto,
+    };
     let outcome = runner::run(
         model,
         options,
         running.handles.clone(),
         shared.config.engine_nice,
+        engine,
     )
     .await;
     ticker_stop.cancel();
@@ -360,7 +366,7 @@ async fn complete(shared: &Shared, job: &Job, finished: Finished) {
     let facts = RunFacts {
         simulation_id: &job.id,
         org_id: &job.org_id,
-        engine: "cpu",
+        engine: &finished.result.engine,
         elapsed_ms: elapsed.as_secs_f64() * 1e3,
     };
     let request = v1::StoreResultsRequest {
@@ -392,7 +398,7 @@ async fn complete(shared: &Shared, job: &Job, finished: Finished) {
         evaluated_cells: finished.result.evaluated_nodes as u64,
         compute_units: finished.result.compute_units,
         wall_seconds: elapsed.as_secs_f64(),
-        engine: "cpu",
+        engine: &finished.result.engine,
     };
     let compute_units = usage.compute_units;
     conclude(
@@ -445,7 +451,7 @@ async fn conclude(
     completed_iterations: u64,
     compute_units: f64,
     error: &str,
-    usage: Option<Usage>,
+    usage: Option<Usage<'_>>,
 ) {
     let outcome = Outcome {
         status,

@@ -257,9 +257,12 @@ async fn bad_requests_are_rejected_with_their_codes() {
         code(client.submit(submit("org-a", "bad id!", 10)).await),
         tonic::Code::InvalidArgument
     );
-    let mut gpu = submit("org-a", "npv", 10);
-    gpu.engine = v1::Engine::Gpu as i32;
-    assert_eq!(code(client.submit(gpu).await), tonic::Code::Unimplemented);
+    let mut engine = submit("org-a", "npv", 10);
+    engine.engine = 7;
+    assert_eq!(
+        code(client.submit(engine).await),
+        tonic::Code::InvalidArgument
+    );
     let mut sampling = submit("org-a", "npv", 10);
     sampling.sampling = 99;
     assert_eq!(
