@@ -6,7 +6,8 @@ output cells. The workbook is first copied without its @RISK calls (inputs becom
 numbers, RiskOutput(...) terms are dropped), since neither engine knows them.
 
 Prints one JSON line per engine: {"engine", "iterations", "seconds", "rate", "npv_mean"}.
-Usage: npv10_python_engines.py WORKBOOK SECONDS_PER_ENGINE"""
+Usage: npv10_python_engines.py WORKBOOK SECONDS_PER_ENGINE [ENGINES]
+(ENGINES: comma-separated subset of pycel,formulas; default both)"""
 import json
 import os
 import re
@@ -88,9 +89,12 @@ def run_formulas(path, budget):
 
 def main():
     path, budget = sys.argv[1], float(sys.argv[2])
+    wanted = (sys.argv[3] if len(sys.argv) > 3 else "pycel,formulas").split(",")
     copy = plain_copy(path)
     try:
         for name, run in (("pycel", run_pycel), ("formulas", run_formulas)):
+            if name not in wanted:
+                continue
             n, seconds, mean = run(copy, budget)
             print(json.dumps({"engine": name, "iterations": n, "seconds": seconds,
                               "rate": n / seconds, "npv_mean": mean}), flush=True)

@@ -31,6 +31,12 @@ pub(crate) const WORKGROUP_SIZE: u32 = 256;
 /// Accumulators per output in the reducing shader's partials: count, sum, compensation,
 /// sums of squares, cubes and fourth powers about the centre, min, max.
 pub(crate) const PARTIAL_WORDS: usize = 8;
+/// Equal-width bins of the on-device histogram of each output over the range the host
+/// gives (from the kept first iterations, widened), plus one bin below and one above it.
+pub(crate) const HISTOGRAM_BINS: usize = 192;
+/// Outputs up to which the reducing shader also builds histograms: their workgroup counters
+/// (and the reduction scratch) must fit the 16 KiB of workgroup memory every device has.
+pub(crate) const HISTOGRAM_MAX_OUTPUTS: usize = 10;
 
 /// The largest model the generator takes in one shader: beyond it drivers take minutes to
 /// compile, or fail, and the model is refused with a clear error.
@@ -205,7 +211,9 @@ pub(crate) fn generate(model: &ValidModel, options: ShaderOptions) -> Result<Sha
         column_values.extend(model.inputs.iter().map(|id| var(*id)));
     }
 
-    let wgsl = assemble(&body, &column_values, outputs, options);
+    let mut wgsl = assemble(&body, &column_values, outputs, options);
+    // The per-arity helpers of the gathering functions (order statistics, root finders).
+    wgsl.push_str(&gathered_helpers(model));
     Ok(Shader {
         wgsl,
         columns,
@@ -214,13 +222,21 @@ pub(crate) fn generate(model: &ValidModel, options: ShaderOptions) -> Result<Sha
     })
 }
 
+/// The most arguments a gathering function (MEDIAN, LARGE, SMALL, IRR, XIRR) takes on the
+/// GPU. Its helper copies them into a local array, which lives in thread-private memory (a
+/// GPU thread has a few hundred registers in all), and sorts it in O(n²) steps or evaluates
+/// n terms per root-finding step: past a few hundred values a CPU core does that better
+/// than one GPU thread, and the shader grows with each distinct count.
+pub(crate) const MAX_GATHERED_ARGS: usize = 256;
+
 /// Which functions the generator lowers, and with how many arguments.
 fn check_call(func: Func, arity: usize) -> Result<(), String> {
     use Func::*;
     match func {
-        Median | Large | Small | Irr | Rate | Xirr => {
-            Err(format!("{func:?} is not lowered to the GPU yet"))
-        }
+        Median | Large | Small | Irr | Xirr if arity > MAX_GATHERED_ARGS => Err(format!(
+            "{func:?} with {arity} arguments; the GPU engine takes at most \
+             {MAX_GATHERED_ARGS} (run it on the CPU engine)"
+        )),
         Sum | Product | Min | Max | And | Or | Xor if arity > 4096 => {
             Err(format!("{func:?} with {arity} arguments"))
         }
@@ -236,12 +252,17 @@ fn fold(args: &[String], step: impl Fn(&str, &str) -> String) -> String {
     acc
 }
 
+/// `array<f32, n>(args...)`: how the gathering functions take their arguments.
+fn gather(args: &[String]) -> String {
+    format!("array<f32, {}>({})", args.len(), args.join(", "))
+}
+
 /// The WGSL expression of one IR function.
 fn call(func: Func, a: &[String]) -> String {
     use Func::*;
     match func {
         Neg => format!("(-{})", a[0]),
-        Not => format!("truth({} == 0.0)", a[0]),
+        Not => format!("excel_not({})", a[0]),
         Exp => format!("exp({})", a[0]),
         Ln => format!("excel_ln({})", a[0]),
         Log10 => format!("(excel_ln({}) * 0.43429448190325182)", a[0]),
@@ -253,32 +274,407 @@ fn call(func: Func, a: &[String]) -> String {
         Trunc => format!("trunc({})", a[0]),
         NormSDist => format!("pnorm({})", a[0]),
         Add => format!("({} + {})", a[0], a[1]),
+        // x - x would fold to 0 even for an error.
+        Sub if a[0] == a[1] => format!("excel_sub_self({})", a[0]),
         Sub => format!("({} - {})", a[0], a[1]),
-        Mul => format!("({} * {})", a[0], a[1]),
+        Mul => format!("excel_mul({}, {})", a[0], a[1]),
         Div => format!("excel_div({}, {})", a[0], a[1]),
         Pow => format!("excel_pow({}, {})", a[0], a[1]),
-        Eq => format!("truth({} == {})", a[0], a[1]),
-        Ne => format!("truth({} != {})", a[0], a[1]),
-        Lt => format!("truth({} < {})", a[0], a[1]),
-        Le => format!("truth({} <= {})", a[0], a[1]),
-        Gt => format!("truth({} > {})", a[0], a[1]),
-        Ge => format!("truth({} >= {})", a[0], a[1]),
+        Eq => format!("excel_eq({}, {})", a[0], a[1]),
+        Ne => format!("excel_ne({}, {})", a[0], a[1]),
+        Lt => format!("excel_lt({}, {})", a[0], a[1]),
+        Le => format!("excel_le({}, {})", a[0], a[1]),
+        Gt => format!("excel_gt({}, {})", a[0], a[1]),
+        Ge => format!("excel_ge({}, {})", a[0], a[1]),
         Round => format!("excel_round({}, {})", a[0], a[1]),
         RoundUp => format!("excel_round_up({}, {})", a[0], a[1]),
         RoundDown => format!("excel_round_down({}, {})", a[0], a[1]),
         Mod => format!("excel_mod({}, {})", a[0], a[1]),
         Select => format!("excel_select({}, {}, {})", a[0], a[1], a[2]),
         Sum => fold(a, |x, y| format!("({x} + {y})")),
-        Product => fold(a, |x, y| format!("({x} * {y})")),
+        Product => fold(a, |x, y| format!("excel_mul({x}, {y})")),
         Min => fold(a, |x, y| format!("min_propagating({x}, {y})")),
         Max => fold(a, |x, y| format!("max_propagating({x}, {y})")),
         And => format!("logical({})", fold(a, |x, y| format!("and_step({x}, {y})"))),
         Or => format!("logical({})", fold(a, |x, y| format!("or_step({x}, {y})"))),
         Xor => format!("logical({})", fold(a, |x, y| format!("xor_step({x}, {y})"))),
-        // Refused by `check_call`.
-        Median | Large | Small | Irr | Rate | Xirr => "nan()".to_owned(),
+        // Helpers per argument count, emitted by `gathered_helpers`.
+        Median => format!("ir_median_{}({})", a.len(), gather(a)),
+        Large => format!(
+            "ir_kth_{}({}, true, {})",
+            a.len() - 1,
+            a[0],
+            gather(&a[1..])
+        ),
+        Small => format!(
+            "ir_kth_{}({}, false, {})",
+            a.len() - 1,
+            a[0],
+            gather(&a[1..])
+        ),
+        Irr => format!("ir_irr_{}({})", a.len(), gather(a)),
+        Xirr => format!("ir_xirr_{}({})", a.len(), gather(a)),
+        Rate => {
+            // nper, pmt, pv, then fv = 0, type = 0 and guess = 0.1 unless given.
+            let defaults = ["0.0", "0.0", "0.1"];
+            let mut full = a.to_vec();
+            full.extend(defaults[a.len() - 3..].iter().map(|d| (*d).to_owned()));
+            format!("ir_rate({})", gather(&full))
+        }
     }
 }
+
+/// A WGSL helper emitted once per shader for each argument count that the model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Gathered {
+    Sort(usize),
+    Median(usize),
+    Kth(usize),
+    Irr(usize),
+    Xirr(usize),
+    Rate,
+}
+
+/// The helpers of the model's gathering calls (MEDIAN, LARGE, SMALL, IRR, RATE, XIRR), each
+/// instantiated from its template for one array length. WGSL declarations may follow their
+/// use, so these go after the rest of the shader.
+fn gathered_helpers(model: &ValidModel) -> String {
+    let mut wanted = std::collections::BTreeSet::new();
+    for node in &model.nodes {
+        if let Op::Call { func, args } = &node.op {
+            let n = args.len();
+            match func {
+                Func::Median => {
+                    wanted.insert(Gathered::Sort(n));
+                    wanted.insert(Gathered::Median(n));
+                }
+                Func::Large | Func::Small => {
+                    wanted.insert(Gathered::Sort(n - 1));
+                    wanted.insert(Gathered::Kth(n - 1));
+                }
+                Func::Irr => {
+                    wanted.insert(Gathered::Irr(n));
+                }
+                Func::Xirr => {
+                    wanted.insert(Gathered::Xirr(n));
+                }
+                Func::Rate => {
+                    wanted.insert(Gathered::Rate);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut s = String::new();
+    for helper in wanted {
+        let text = match helper {
+            Gathered::Sort(n) => SORT_TEMPLATE.replace("{N}", &n.to_string()),
+            Gathered::Median(n) => {
+                let pick = if n % 2 == 1 {
+                    format!("a[{}]", n / 2)
+                } else {
+                    format!("0.5 * (a[{}] + a[{}])", n / 2 - 1, n / 2)
+                };
+                MEDIAN_TEMPLATE
+                    .replace("{PICK}", &pick)
+                    .replace("{N}", &n.to_string())
+            }
+            Gathered::Kth(n) => KTH_TEMPLATE.replace("{N}", &n.to_string()),
+            Gathered::Irr(n) => {
+                let name = format!("irr_{n}");
+                IRR_TEMPLATE
+                    .replace("{NAME}", &name)
+                    .replace("{N}", &n.to_string())
+                    + &SOLVER_TEMPLATE
+                        .replace("{NAME}", &name)
+                        .replace("{N}", &n.to_string())
+            }
+            Gathered::Xirr(n) => {
+                let name = format!("xirr_{n}");
+                XIRR_TEMPLATE
+                    .replace("{NAME}", &name)
+                    .replace("{H}", &(n / 2).to_string())
+                    .replace("{N}", &n.to_string())
+                    + &SOLVER_TEMPLATE
+                        .replace("{NAME}", &name)
+                        .replace("{N}", &n.to_string())
+            }
+            Gathered::Rate => {
+                RATE_TEMPLATE.to_owned()
+                    + &SOLVER_TEMPLATE
+                        .replace("{NAME}", "rate")
+                        .replace("{N}", "6")
+            }
+        };
+        s.push('\n');
+        s.push_str(&text);
+    }
+    s
+}
+
+/// Insertion sort of n values (no NaN among them): n is small, and the sort is branchy
+/// either way.
+const SORT_TEMPLATE: &str = "fn ir_sort_{N}(a: ptr<function, array<f32, {N}>>) {
+    for (var i = 1u; i < {N}u; i++) {
+        let x = (*a)[i];
+        var j = i;
+        while (j > 0u && (*a)[j - 1u] > x) {
+            (*a)[j] = (*a)[j - 1u];
+            j = j - 1u;
+        }
+        (*a)[j] = x;
+    }
+}
+";
+
+/// The CPU's `functions::median`: NaN if any value is NaN; the middle value, or the mean
+/// of the two middle ones.
+const MEDIAN_TEMPLATE: &str = "fn ir_median_{N}(args: array<f32, {N}>) -> f32 {
+    var a = args;
+    for (var i = 0u; i < {N}u; i++) {
+        if (is_nan(a[i])) {
+            return nan();
+        }
+    }
+    ir_sort_{N}(&a);
+    return {PICK};
+}
+";
+
+/// The CPU's `functions::kth` (LARGE and SMALL): k rounded up; NaN if a value is NaN or k is
+/// not in 1..=n.
+const KTH_TEMPLATE: &str =
+    "fn ir_kth_{N}(k_arg: f32, largest: bool, args: array<f32, {N}>) -> f32 {
+    var a = args;
+    let k = ceil(k_arg);
+    if (is_nan(k) || !(k >= 1.0 && k <= {N}.0)) {
+        return nan();
+    }
+    for (var i = 0u; i < {N}u; i++) {
+        if (is_nan(a[i])) {
+            return nan();
+        }
+    }
+    ir_sort_{N}(&a);
+    let index = u32(k) - 1u;
+    return select(a[index], a[{N}u - 1u - index], largest);
+}
+";
+
+/// IRR's pieces for the solver: the guess (NaN when the flows are not finite or do not
+/// change sign), the NPV sum v_t (1 + rate)^-t, its exact derivative and the bound n u
+/// sum |v_t (1 + rate)^-t| on its rounding (the CPU
+/// differentiates numerically in f64, with a step that f32 cannot resolve). For rate >= 0 by
+/// Horner's rule in 1 / (1 + rate), as on the CPU; below 0, where (1 + rate)^-t overflows f32
+/// long before f64 (at -99% after 20 periods), both times (1 + rate)^(n-1), by Horner's rule
+/// in 1 + rate: the same signs and Newton steps, finite.
+const IRR_TEMPLATE: &str = "fn ir_{NAME}_start(a: ptr<function, array<f32, {N}>>) -> f32 {
+    var positive = false;
+    var negative = false;
+    for (var i = 0u; i < {N}u; i++) {
+        let v = (*a)[i];
+        if (!is_finite(v)) {
+            return nan();
+        }
+        positive = positive || v > 0.0;
+        negative = negative || v < 0.0;
+    }
+    return select(nan(), 0.1, positive && negative);
+}
+
+fn ir_{NAME}_newton(a: ptr<function, array<f32, {N}>>, rate: f32) -> vec3<f32> {
+    var p = 0.0;
+    var d = 0.0;
+    var m = 0.0;
+    if (rate < 0.0) {
+        let y = 1.0 + rate;
+        for (var i = 0; i < {N}i; i++) {
+            p = p * y + (*a)[i];
+            d = d * y - f32(i) * (*a)[i];
+            m = m * y + abs((*a)[i]);
+        }
+        return vec3<f32>(p, d / y, {N}.0 * F32_ROUNDING * m);
+    }
+    let x = 1.0 / (1.0 + rate);
+    for (var i = {N}i - 1; i >= 0; i--) {
+        d = d * x + p;
+        p = p * x + (*a)[i];
+        m = m * x + abs((*a)[i]);
+    }
+    return vec3<f32>(p, -d * x * x, {N}.0 * F32_ROUNDING * m);
+}
+
+fn ir_{NAME}_value(a: ptr<function, array<f32, {N}>>, rate: f32) -> f32 {
+    var p = 0.0;
+    if (rate < 0.0) {
+        let y = 1.0 + rate;
+        for (var i = 0; i < {N}i; i++) {
+            p = p * y + (*a)[i];
+        }
+        return p;
+    }
+    let x = 1.0 / (1.0 + rate);
+    for (var i = {N}i - 1; i >= 0; i--) {
+        p = p * x + (*a)[i];
+    }
+    return p;
+}
+";
+
+/// XIRR's pieces: values then dates in one array, as the CPU takes them; the NPV
+/// sum v_i (1 + rate)^-t_i, t_i = (d_i - d_0) / 365, its exact derivative and the bound
+/// n u sum |terms| on its rounding, all three divided
+/// by the largest of the factors (1 + rate)^-t_i, so that neither overflows f32 where f64
+/// does not (the same signs and Newton steps). The factors come from exp(-t ln(1 + rate))
+/// with the accurate f32 functions of functions.wgsl.
+const XIRR_TEMPLATE: &str = "fn ir_{NAME}_start(a: ptr<function, array<f32, {N}>>) -> f32 {
+    var positive = false;
+    var negative = false;
+    for (var i = 0u; i < {N}u; i++) {
+        if (!is_finite((*a)[i])) {
+            return nan();
+        }
+    }
+    for (var i = 0u; i < {H}u; i++) {
+        positive = positive || (*a)[i] > 0.0;
+        negative = negative || (*a)[i] < 0.0;
+    }
+    return select(nan(), 0.1, positive && negative);
+}
+
+fn ir_{NAME}_newton(a: ptr<function, array<f32, {N}>>, rate: f32) -> vec3<f32> {
+    let l = ln1p_f32(rate);
+    let start = (*a)[{H}u];
+    var top = -3.4e38;
+    for (var i = 0u; i < {H}u; i++) {
+        top = max(top, -((*a)[{H}u + i] - start) / 365.0 * l);
+    }
+    var f = 0.0;
+    var d = 0.0;
+    var m = 0.0;
+    for (var i = 0u; i < {H}u; i++) {
+        let t = ((*a)[{H}u + i] - start) / 365.0;
+        let term = (*a)[i] * exp_f32(-t * l - top);
+        f = f + term;
+        d = d - t * term;
+        m = m + abs(term);
+    }
+    return vec3<f32>(f, d / (1.0 + rate), {H}.0 * F32_ROUNDING * m);
+}
+
+fn ir_{NAME}_value(a: ptr<function, array<f32, {N}>>, rate: f32) -> f32 {
+    return ir_{NAME}_newton(a, rate).x;
+}
+";
+
+/// RATE's pieces: `a` holds nper, pmt, pv, fv, type, guess (defaults filled in by `call`).
+/// The slope is the CPU's central difference, with a step for f32: 1e-3 (1 + |r|) rather
+/// than 1e-7 (below f32's resolution), kept inside (-1, r). The value for bracketing is
+/// scaled where (1 + r)^nper nears the f32 range (`rate_balance_sign`).
+const RATE_TEMPLATE: &str = "fn ir_rate_start(a: ptr<function, array<f32, 6>>) -> f32 {
+    for (var i = 0u; i < 6u; i++) {
+        if (!is_finite((*a)[i])) {
+            return nan();
+        }
+    }
+    if ((*a)[0] <= 0.0) {
+        return nan();
+    }
+    return (*a)[5];
+}
+
+fn ir_rate_value(a: ptr<function, array<f32, 6>>, rate: f32) -> f32 {
+    return rate_balance_sign(*a, rate);
+}
+
+fn ir_rate_newton(a: ptr<function, array<f32, 6>>, rate: f32) -> vec3<f32> {
+    let h = min(1e-3 * (1.0 + abs(rate)), 0.5 * (1.0 + rate));
+    let slope = (rate_balance(*a, rate + h) - rate_balance(*a, rate - h)) / (2.0 * h);
+    return vec3<f32>(rate_balance(*a, rate), slope, rate_rounding(*a, rate));
+}
+";
+
+/// The CPU's `solve_rate` in f32, around `ir_{NAME}_start` (the guess, NaN for invalid
+/// arguments), `_newton` (value and slope, or both scaled by one positive factor) and
+/// `_value` (the value or a positive multiple: bracketing and bisection read only its sign):
+/// Newton's method from the guess for up to 60 steps; failing that, the sign change on the
+/// CPU's grid of rates nearest to the guess, bisected to adjacent floats. Only Newton's
+/// stopping rule differs: a step below `RATE_TOLERANCE`, or a value within f32's rounding
+/// of zero (`_newton`'s third component bounds that rounding), which f64 would go past but
+/// f32 cannot (see functions.wgsl).
+const SOLVER_TEMPLATE: &str = "fn ir_{NAME}(args: array<f32, {N}>) -> f32 {
+    var a = args;
+    let guess = ir_{NAME}_start(&a);
+    if (is_nan(guess)) {
+        return guess;
+    }
+    var rate = guess;
+    for (var i = 0u; i < 60u; i++) {
+        let fd = ir_{NAME}_newton(&a, rate);
+        if (fd.x == 0.0 || (is_finite(fd.x) && abs(fd.x) <= fd.z)) {
+            return rate;
+        }
+        if (!(is_finite(fd.y) && fd.y != 0.0)) {
+            break;
+        }
+        let next = rate - fd.x / fd.y;
+        if (!is_finite(next) || next <= -1.0) {
+            break;
+        }
+        if (abs(next - rate) <= RATE_TOLERANCE * (1.0 + abs(next))) {
+            return next;
+        }
+        rate = next;
+    }
+    var grid = RATE_GRID;
+    var found = false;
+    var best = 0.0;
+    var lo = 0.0;
+    var hi = 0.0;
+    var f_lo = 0.0;
+    var r0 = grid[0];
+    var f0 = ir_{NAME}_value(&a, r0);
+    for (var i = 1u; i < 19u; i++) {
+        let r1 = grid[i];
+        let f1 = ir_{NAME}_value(&a, r1);
+        if (is_finite(f0) && is_finite(f1) && (signum_bit(f0) != signum_bit(f1) || f0 == 0.0)) {
+            let distance = abs(0.5 * (r0 + r1) - guess);
+            if (!found || distance < best) {
+                found = true;
+                best = distance;
+                lo = r0;
+                hi = r1;
+                f_lo = f0;
+            }
+        }
+        r0 = r1;
+        f0 = f1;
+    }
+    if (!found) {
+        return nan();
+    }
+    if (f_lo == 0.0) {
+        return lo;
+    }
+    for (var i = 0u; i < 200u; i++) {
+        let mid = 0.5 * (lo + hi);
+        if (mid <= lo || mid >= hi) {
+            break;
+        }
+        let f_mid = ir_{NAME}_value(&a, mid);
+        if (f_mid == 0.0) {
+            return mid;
+        }
+        if (!is_nan(f_mid) && signum_bit(f_mid) == signum_bit(f_lo)) {
+            lo = mid;
+            f_lo = f_mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return 0.5 * (lo + hi);
+}
+";
 
 /// A correlation group as the shader applies it.
 struct CopulaGroup {
@@ -318,7 +714,7 @@ fn copula_dimensions(model: &ValidModel) -> CopulaDimensions {
 fn emit_copula(body: &mut String, group: &CopulaGroup) {
     let k = group.dims.len();
     for &d in &group.dims {
-        let _ = writeln!(body, "    let z{d} = qnorm(uv{d}.x, uv{d}.y);");
+        let _ = writeln!(body, "    let z{d} = normal_quantile(uv{d}.x, uv{d}.y);");
     }
     for j in (0..k).rev() {
         if group.passthrough[j] {
@@ -425,7 +821,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> samples: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(5) var<storage, read_write> status: array<atomic<u32>>;
-@group(0) @binding(6) var<storage, read> centers: array<f32>;
+// Per output: the centre of the moment sums, and the range of the histogram bins.
+@group(0) @binding(6) var<storage, read> ranges: array<f32>;
+@group(0) @binding(7) var<storage, read_write> histogram: array<atomic<u32>>;
 
 fn flag_parameters() {
     atomicStore(&status[0], 1u);
@@ -488,6 +886,8 @@ fn emit_reduce(s: &mut String, outputs: usize) {
         s,
         "var<workgroup> scratch_a: array<vec4<f32>, {WORKGROUP_SIZE}>;
 var<workgroup> scratch_b: array<vec4<f32>, {WORKGROUP_SIZE}>;
+// Workgroup histogram counters (zero-initialised by wgpu), flushed once per workgroup.
+var<workgroup> bins: array<atomic<u32>, {bin_words}>;
 
 // Combines the invocations' accumulators by a fixed tree: (count, sum, compensation,
 // sum of squares) add up, as do the sums of cubes and fourth powers; min and max fold.
@@ -509,6 +909,11 @@ fn tree_combine(local: u32, a: vec4<f32>, b: vec4<f32>) {{
 
 ",
         half = WORKGROUP_SIZE / 2,
+        bin_words = if outputs <= HISTOGRAM_MAX_OUTPUTS {
+            outputs.max(1) * (HISTOGRAM_BINS + 2)
+        } else {
+            1
+        },
     );
     let _ = writeln!(
         s,
@@ -538,7 +943,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var o = 0u; o < {outputs}u; o++) {{
                 let x = values.v[o];
                 if (is_finite(x)) {{
-                    let d = x - centers[o];
+                    let d = x - ranges[3u * o];
                     count[o] = count[o] + 1.0;
                     let y = d - comp[o];
                     let t = sum[o] + y;
@@ -550,7 +955,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     sum4[o] = sum4[o] + d2 * d2;
                     lo[o] = min(lo[o], x);
                     hi[o] = max(hi[o], x);
+                    if ({histogram}) {{
+                        let low = ranges[3u * o + 1u];
+                        let high = ranges[3u * o + 2u];
+                        var bin = {bins}u;
+                        if (x > high) {{
+                            bin = {bins}u + 1u;
+                        }} else if (x >= low) {{
+                            bin = min(u32((x - low) * ({bins}.0 / (high - low))), {bins}u - 1u);
+                        }}
+                        atomicAdd(&bins[o * {bins2}u + bin], 1u);
+                    }}
                 }}
+            }}
+        }}
+    }}
+    if ({histogram}) {{
+        workgroupBarrier();
+        for (var k = local; k < {outputs}u * {bins2}u; k += {wg}u) {{
+            let c = atomicLoad(&bins[k]);
+            if (c != 0u) {{
+                atomicAdd(&histogram[k], c);
             }}
         }}
     }}
@@ -575,6 +1000,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         items = ITEMS_PER_THREAD,
         wg = WORKGROUP_SIZE,
         outputs = outputs.max(1),
+        bins = HISTOGRAM_BINS,
+        bins2 = HISTOGRAM_BINS + 2,
+        histogram = outputs <= HISTOGRAM_MAX_OUTPUTS,
     );
 }
 

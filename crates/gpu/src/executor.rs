@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use ultra_engine::EngineError;
 use ultra_engine::executor::Progress;
 
-use crate::codegen::{self, ITEMS_PER_THREAD, Mode, PARTIAL_WORDS, Shader, WORKGROUP_SIZE};
+use crate::codegen::{
+    self, HISTOGRAM_BINS, HISTOGRAM_MAX_OUTPUTS, ITEMS_PER_THREAD, Mode, PARTIAL_WORDS, Shader,
+    WORKGROUP_SIZE,
+};
 use crate::device::GpuDevice;
 use crate::error::GpuError;
 
@@ -34,8 +37,9 @@ pub(crate) struct RunSpec<'a> {
     pub seed: u64,
     /// Per-dimension constants (`DIM_WORDS` words per input).
     pub dims: Vec<u32>,
-    /// Reduce mode: the centre each output's moments are accumulated about.
-    pub centers: Vec<f32>,
+    /// Reduce mode, per output: the centre its moments are accumulated about, and the
+    /// range of its histogram bins.
+    pub ranges: Vec<OutputRange>,
     /// Iterations per batch; `None` sizes batches from the device limits.
     pub batch: Option<u64>,
     pub progress: &'a (dyn Fn(Progress) + Sync),
@@ -53,8 +57,16 @@ pub(crate) struct RunOutput {
     pub parameters_flagged: bool,
 }
 
-/// One output's on-device figures, accumulated about `center`.
+/// Where one output's values are expected: from the kept first iterations.
 #[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct OutputRange {
+    pub center: f32,
+    pub low: f32,
+    pub high: f32,
+}
+
+/// One output's on-device figures, accumulated about `center`.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Moments {
     pub center: f64,
     pub count: f64,
@@ -64,6 +76,10 @@ pub(crate) struct Moments {
     pub sum4: f64,
     pub min: f64,
     pub max: f64,
+    /// `HISTOGRAM_BINS` counts over `range`, then the counts below and above it; empty
+    /// when the model has too many outputs for on-device histograms.
+    pub histogram: Vec<u64>,
+    pub range: OutputRange,
 }
 
 fn hash_source(source: &str) -> u64 {
@@ -90,13 +106,14 @@ impl GpuDevice {
     /// The pipeline of `shader`, compiled once per source.
     pub(crate) fn pipeline(&self, shader: &Shader) -> Result<Arc<Compiled>, GpuError> {
         let key = hash_source(&shader.wgsl);
-        if let Some(found) = self
+        // Held while compiling: one compilation per source, and wgpu's error scopes (which
+        // panic when pushes and pops of concurrent callers interleave) see one caller.
+        let mut compiled_pipelines = self
             .pipelines
             .compiled
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-        {
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = compiled_pipelines.get(&key) {
             return Ok(Arc::clone(found));
         }
         codegen::validate(&shader.wgsl, self.int64)?;
@@ -128,6 +145,7 @@ impl GpuDevice {
                     storage_entry(4, false),
                     storage_entry(5, false),
                     storage_entry(6, true),
+                    storage_entry(7, false),
                 ],
             });
         let pipeline_layout = self
@@ -153,11 +171,7 @@ impl GpuDevice {
             )));
         }
         let compiled = Arc::new(Compiled { pipeline, layout });
-        self.pipelines
-            .compiled
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, Arc::clone(&compiled));
+        compiled_pipelines.insert(key, Arc::clone(&compiled));
         Ok(compiled)
     }
 
@@ -220,6 +234,10 @@ struct Slot {
     samples_read: wgpu::Buffer,
     partials: wgpu::Buffer,
     partials_read: wgpu::Buffer,
+    /// Reduce mode: the batch's histogram counters (zeroed before each dispatch).
+    histogram: wgpu::Buffer,
+    histogram_read: wgpu::Buffer,
+    histogram_bytes: u64,
     bind_group: wgpu::BindGroup,
 }
 
@@ -306,13 +324,23 @@ pub(crate) fn run(
         usage_storage,
     );
     let status_read = device.buffer("ultra-status-read", 16, usage_read);
-    let mut centers = spec.centers.clone();
-    centers.resize(outputs as usize, 0.0);
-    let centers = device.buffer_with(
-        "ultra-centers",
-        bytemuck::cast_slice(&centers),
+    let mut ranges: Vec<f32> = spec
+        .ranges
+        .iter()
+        .flat_map(|r| [r.center, r.low, r.high])
+        .collect();
+    ranges.resize(3 * outputs as usize, 0.0);
+    let ranges = device.buffer_with(
+        "ultra-ranges",
+        bytemuck::cast_slice(&ranges),
         wgpu::BufferUsages::STORAGE,
     );
+    let histograms = mode == Mode::Reduce && shader.outputs <= HISTOGRAM_MAX_OUTPUTS;
+    let histogram_bytes = if histograms {
+        outputs * (HISTOGRAM_BINS as u64 + 2) * 4
+    } else {
+        0
+    };
     let slots: Vec<Slot> = (0..2)
         .map(|_| {
             let params = device.buffer(
@@ -324,6 +352,12 @@ pub(crate) fn run(
             let samples_read = device.buffer("ultra-samples-read", samples_bytes, usage_read);
             let partials = device.buffer("ultra-partials", partials_bytes, usage_storage);
             let partials_read = device.buffer("ultra-partials-read", partials_bytes, usage_read);
+            let histogram = device.buffer(
+                "ultra-histogram",
+                histogram_bytes,
+                usage_storage | wgpu::BufferUsages::COPY_DST,
+            );
+            let histogram_read = device.buffer("ultra-histogram-read", histogram_bytes, usage_read);
             let bind_group = device.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("ultra-model"),
                 layout: &compiled.layout,
@@ -334,7 +368,8 @@ pub(crate) fn run(
                     entry(3, &samples),
                     entry(4, &partials),
                     entry(5, &status),
-                    entry(6, &centers),
+                    entry(6, &ranges),
+                    entry(7, &histogram),
                 ],
             });
             Slot {
@@ -343,6 +378,9 @@ pub(crate) fn run(
                 samples_read,
                 partials,
                 partials_read,
+                histogram,
+                histogram_read,
+                histogram_bytes,
                 bind_group,
             }
         })
@@ -351,11 +389,20 @@ pub(crate) fn run(
     let mut output = RunOutput {
         columns: vec![Vec::new(); shader.columns],
         moments: (0..shader.outputs)
-            .map(|o| Moments {
-                center: f64::from(centers_value(&spec.centers, o)),
-                min: f64::INFINITY,
-                max: f64::NEG_INFINITY,
-                ..Moments::default()
+            .map(|o| {
+                let range = spec.ranges.get(o).copied().unwrap_or_default();
+                Moments {
+                    center: f64::from(range.center),
+                    min: f64::INFINITY,
+                    max: f64::NEG_INFINITY,
+                    histogram: if histograms {
+                        vec![0; HISTOGRAM_BINS + 2]
+                    } else {
+                        Vec::new()
+                    },
+                    range,
+                    ..Moments::default()
+                }
             })
             .collect(),
         parameters_flagged: false,
@@ -431,10 +478,6 @@ pub(crate) fn run(
     Ok(output)
 }
 
-fn centers_value(centers: &[f32], output: usize) -> f32 {
-    centers.get(output).copied().unwrap_or(0.0)
-}
-
 /// Storage buffers may not be empty: pad to one element.
 fn pad<T: Copy + Default>(data: &[T]) -> Vec<T> {
     if data.is_empty() {
@@ -486,6 +529,9 @@ fn submit(
         .create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("ultra-batch"),
         });
+    if slot.histogram_bytes > 0 {
+        encoder.clear_buffer(&slot.histogram, 0, None);
+    }
     {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("ultra-batch"),
@@ -502,6 +548,15 @@ fn submit(
     if mode == Mode::Reduce {
         let partial_bytes = groups * outputs * PARTIAL_WORDS as u64 * 4;
         encoder.copy_buffer_to_buffer(&slot.partials, 0, &slot.partials_read, 0, partial_bytes);
+    }
+    if slot.histogram_bytes > 0 {
+        encoder.copy_buffer_to_buffer(
+            &slot.histogram,
+            0,
+            &slot.histogram_read,
+            0,
+            slot.histogram_bytes,
+        );
     }
     device.queue.submit([encoder.finish()]);
 }
@@ -542,6 +597,19 @@ fn collect(
                 m.sum4 += f64::from(p[5]);
                 m.min = m.min.min(f64::from(p[6]));
                 m.max = m.max.max(f64::from(p[7]));
+            }
+        }
+    }
+    if slot.histogram_bytes > 0 {
+        let bytes = device.read(&slot.histogram_read, slot.histogram_bytes)?;
+        let counts: &[u32] = bytemuck::cast_slice(&bytes);
+        for (m, counts) in output
+            .moments
+            .iter_mut()
+            .zip(counts.chunks_exact(HISTOGRAM_BINS + 2))
+        {
+            for (total, &c) in m.histogram.iter_mut().zip(counts) {
+                *total += u64::from(c);
             }
         }
     }

@@ -35,7 +35,7 @@ use ultra_engine::{EngineInfo, SamplingMethod, SimulationOptions, SimulationResu
 use codegen::{Mode, ShaderOptions};
 pub use device::{AdapterDescription, GpuDevice, OpenOptions};
 pub use error::GpuError;
-use executor::{Moments, RunSpec};
+use executor::{Moments, OutputRange, RunSpec};
 pub use select::EngineChoice;
 
 /// Words per input in the per-dimension constants buffer (see `prelude.wgsl`).
@@ -107,7 +107,7 @@ pub fn simulate(
             iterations: kept,
             seed: options.seed,
             dims: dims.clone(),
-            centers: Vec::new(),
+            ranges: Vec::new(),
             batch: None,
             progress: if statistics == Statistics::Host {
                 progress
@@ -129,9 +129,9 @@ pub fn simulate(
                     int64: device.int64,
                 },
             )?;
-            let centers = prefix.columns[..outputs]
+            let ranges = prefix.columns[..outputs]
                 .iter()
-                .map(|c| finite_mean(c))
+                .map(|c| output_range(c))
                 .collect();
             Some(executor::run(
                 device,
@@ -141,7 +141,7 @@ pub fn simulate(
                     iterations: options.iterations,
                     seed: options.seed,
                     dims,
-                    centers,
+                    ranges,
                     batch: None,
                     progress,
                     cancel,
@@ -220,23 +220,63 @@ fn dimension_constants(options: &SimulationOptions, inputs: usize) -> Vec<u32> {
     words
 }
 
-/// The mean of the finite values (0 when there is none): the centre about which the
-/// device accumulates powers, so that f32 sums do not cancel.
-fn finite_mean(column: &[f32]) -> f32 {
-    let (sum, count) = column
+/// From the kept first iterations of an output: the mean of the finite values, the centre
+/// about which the device accumulates powers (so that f32 sums do not cancel), and the
+/// histogram range, their span widened by a quarter on each side (values outside land in
+/// the below / above bins).
+fn output_range(column: &[f32]) -> OutputRange {
+    let finite = column
         .iter()
         .filter(|x| x.is_finite())
-        .fold((0.0f64, 0u64), |(s, n), &x| (s + f64::from(x), n + 1));
+        .map(|&x| f64::from(x));
+    let (sum, count, low, high) = finite.fold(
+        (0.0f64, 0u64, f64::INFINITY, f64::NEG_INFINITY),
+        |(s, n, lo, hi), x| (s + x, n + 1, lo.min(x), hi.max(x)),
+    );
     if count == 0 {
-        0.0
-    } else {
-        (sum / count as f64) as f32
+        return OutputRange {
+            center: 0.0,
+            low: 0.0,
+            high: 1.0,
+        };
     }
+    let margin = ((high - low) * 0.25).max(high.abs().max(1.0) * 1e-6);
+    OutputRange {
+        center: (sum / count as f64) as f32,
+        low: (low - margin) as f32,
+        high: (high + margin) as f32,
+    }
+}
+
+/// The on-device histogram as the results report histograms: equal-width bins over the
+/// range, plus a first bin from the minimum and a last bin to the maximum when values fell
+/// outside it. `None` when the device kept none (too many outputs).
+fn device_histogram(m: &Moments) -> Option<ultra_engine::stats::Histogram> {
+    let bins = m.histogram.len().checked_sub(2)?;
+    if bins == 0 || m.count < 1.0 {
+        return None;
+    }
+    let (low, high) = (f64::from(m.range.low), f64::from(m.range.high));
+    let width = (high - low) / bins as f64;
+    let mut edges = Vec::with_capacity(bins + 3);
+    let mut counts = Vec::with_capacity(bins + 2);
+    let (below, above) = (m.histogram[bins], m.histogram[bins + 1]);
+    if below > 0 {
+        edges.push(m.min);
+        counts.push(below);
+    }
+    edges.extend((0..=bins).map(|k| low + k as f64 * width));
+    counts.extend_from_slice(&m.histogram[..bins]);
+    if above > 0 {
+        edges.push(m.max);
+        counts.push(above);
+    }
+    Some(ultra_engine::stats::Histogram { edges, counts })
 }
 
 /// Replaces the figures that the kept samples only estimate by the device's figures over
 /// every iteration: count, errors, mean, standard deviation, standard error, skewness,
-/// kurtosis, min and max.
+/// kurtosis, min, max and the histogram.
 fn apply_moments(
     statistics: &mut ultra_engine::stats::OutputStatistics,
     m: &Moments,
@@ -275,4 +315,7 @@ fn apply_moments(
     };
     statistics.min = m.min;
     statistics.max = m.max;
+    if let Some(histogram) = device_histogram(m) {
+        statistics.histogram = histogram;
+    }
 }

@@ -203,7 +203,39 @@ fn npv10_statistics_match_the_cpu_at_a_million_iterations() {
             cs.kurtosis,
             1.0,
         );
+        // The device histogram covers every iteration: at each edge, its cumulative count
+        // matches the CPU samples below that edge (f32 rounding moves only samples within
+        // an ulp of an edge).
+        let histogram = &gs.histogram;
+        assert_eq!(histogram.counts.iter().sum::<u64>(), cs.count);
+        assert!(
+            histogram.counts.len() >= 100,
+            "{} bins",
+            histogram.counts.len()
+        );
+        let mut sorted = cpu.samples.outputs[output_index(&cpu, &g.name)].clone();
+        sorted.sort_by(f64::total_cmp);
+        let mut below = 0u64;
+        let mut worst = 0u64;
+        for (edge, count) in histogram.edges.iter().zip(&histogram.counts) {
+            let cpu_below = sorted.partition_point(|x| x < edge) as u64;
+            worst = worst.max(cpu_below.abs_diff(below));
+            below += count;
+        }
+        eprintln!(
+            "{} histogram: worst cumulative difference {worst} samples",
+            g.name
+        );
+        assert!(worst <= 20, "{}: {worst}", g.name);
     }
+}
+
+fn output_index(result: &ultra_engine::SimulationResult, name: &str) -> usize {
+    result
+        .outputs
+        .iter()
+        .position(|o| o.name == name)
+        .unwrap_or(0)
 }
 
 /// The native 64-bit multiply and the 16-bit-halves emulation give the same Philox words,

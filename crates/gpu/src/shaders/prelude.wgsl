@@ -139,28 +139,6 @@ fn sobol_coordinate(base: u32, i: u32) -> u32 {
     return x;
 }
 
-// Standard normal quantile from (u, 1 - u): Acklam's rational approximation (relative
-// error 1.15e-9, below f32 resolution), evaluated on the smaller tail.
-fn qnorm(u: f32, v: f32) -> f32 {
-    let p = min(u, v);
-    var z: f32;
-    if (p < 0.02425) {
-        let q = sqrt(-2.0 * log(p));
-        z = (((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838e+00) * q
-            - 2.549732539343734e+00) * q + 4.374664141464968e+00) * q + 2.938163982698783e+00)
-            / ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e+00) * q
-            + 3.754408661907416e+00) * q + 1.0);
-    } else {
-        let q = p - 0.5;
-        let r = q * q;
-        z = (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r - 2.759285104469687e+02) * r
-            + 1.383577518672690e+02) * r - 3.066479806614716e+01) * r + 2.506628277459239e+00) * q
-            / (((((-5.447609879822406e+01 * r + 1.615858368580409e+02) * r - 1.556989798598866e+02) * r
-            + 6.680131188771972e+01) * r - 1.328068155288572e+01) * r + 1.0);
-    }
-    return select(-z, z, u <= v);
-}
-
 // erfc with relative error below 1.2e-7 everywhere (Numerical Recipes' erfcc, a Chebyshev
 // fit): accurate in the tails, where 1 - erf would cancel.
 fn erfc_f32(x: f32) -> f32 {
@@ -196,41 +174,78 @@ fn neg_log_u(u: f32, v: f32) -> f32 {
 
 // ---- Excel semantics of the IR functions (see the CPU's executor/kernels.rs) ----
 
+// Correctly rounded, as on the CPU, so that exact quotients stay exact (ROUND(7 / 2, 0)).
+// NaN operands are tested explicitly: a compiler may fold 0.0 / x to 0.0.
 fn excel_div(a: f32, b: f32) -> f32 {
-    if (b == 0.0) {
+    if (b == 0.0 || is_nan(a) || is_nan(b)) {
         return nan();
     }
-    return a / b;
+    return div_exact(a, b);
 }
 
-fn excel_mod(a: f32, b: f32) -> f32 {
-    if (b == 0.0) {
+// a * b, IEEE's product spelled out where it is NaN (an error times anything, infinity
+// times zero): a compiler may fold x * 0.0 to 0.0 when the 0 is a constant of the model.
+fn excel_mul(a: f32, b: f32) -> f32 {
+    if (is_finite(a) && is_finite(b)) {
+        return a * b;
+    }
+    if (is_nan(a) || is_nan(b) || a == 0.0 || b == 0.0) {
         return nan();
     }
-    return a - b * floor(a / b);
+    return a * b;
+}
+
+// x - x: 0, or NaN for an error or an infinity (a compiler folds x - x to 0.0).
+fn excel_sub_self(x: f32) -> f32 {
+    return select(nan(), 0.0, is_finite(x));
+}
+
+// a / b correctly rounded, as IEEE (and the CPU) divide: WGSL's `/` may be 2.5 ulp off,
+// which turns 6 / 3 into 1.9999999 and MOD(6, 3) into 3. One correction step with the
+// exact residual of an fma.
+fn div_exact(a: f32, b: f32) -> f32 {
+    let q = a / b;
+    if (!is_finite(q) || q == 0.0) {
+        return q;
+    }
+    return q + fma(-q, b, a) / b;
+}
+
+// Excel's MOD, x - y floor(x / y) as the CPU computes it: the sign of y; NaN when y is 0.
+fn excel_mod(a: f32, b: f32) -> f32 {
+    if (b == 0.0 || is_nan(a) || is_nan(b)) {
+        return nan();
+    }
+    return a - b * floor(div_exact(a, b));
 }
 
 fn is_integer(y: f32) -> bool {
     return y == trunc(y);
 }
 
-// powf: negative bases with integer exponents, zero bases, as the CPU's f64::powf.
+// The CPU's f64::powf (C's pow): x^0 = 1 and 1^y = 1 even for a NaN operand, (-1)^inf = 1;
+// a zero base keeps its sign under odd integer exponents (-0^-3 = -inf, -0^3 = -0); a
+// negative base takes only integer exponents.
 fn excel_pow(x: f32, y: f32) -> f32 {
+    if (y == 0.0 || x == 1.0) {
+        return 1.0;
+    }
     if (is_nan(x) || is_nan(y)) {
         return nan();
     }
-    if (y == 0.0) {
-        return 1.0;
-    }
+    let odd = is_integer(y) && abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1;
     if (x == 0.0) {
-        return select(bitcast<f32>(0x7f800000u), 0.0, y > 0.0);
+        let m = select(bitcast<f32>(0x7f800000u), 0.0, y > 0.0);
+        return select(m, -m, odd && (bitcast<u32>(x) & 0x80000000u) != 0u);
     }
     if (x < 0.0) {
         if (!is_integer(y)) {
             return nan();
         }
+        if (x == -1.0 && !is_finite(y)) {
+            return 1.0;
+        }
         let m = pow(-x, y);
-        let odd = abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1;
         return select(m, -m, odd);
     }
     return pow(x, y);
@@ -243,12 +258,17 @@ fn excel_sign(x: f32) -> f32 {
     if (x < 0.0) {
         return -1.0;
     }
-    return x * 0.0;
+    // A zero (with its sign) or NaN: the CPU's x * 0.0, which a compiler may fold to 0.
+    return x;
 }
 
+// f64::ln: NaN below 0, -inf at 0.
 fn excel_ln(x: f32) -> f32 {
-    if (x < 0.0) {
+    if (is_nan(x) || x < 0.0) {
         return nan();
+    }
+    if (x == 0.0) {
+        return bitcast<f32>(0xff800000u);
     }
     return log(x);
 }
@@ -260,40 +280,96 @@ fn excel_sqrt(x: f32) -> f32 {
     return sqrt(x);
 }
 
-fn round_scale(digits: f32) -> f32 {
-    return pow(10.0, clamp(trunc(digits), -38.0, 38.0));
+// 10^n for 0 <= n: exact up to 10^10, as the CPU's powi is in f64 up to 10^22; +inf past
+// 10^38.
+fn pow10_int(n: i32) -> f32 {
+    var m = 1.0;
+    for (var i = 0; i < min(n, 39); i++) {
+        m = m * 10.0;
+    }
+    return m;
+}
+
+// The CPU's decimal count: digits truncated, clamped to +-308 and cast to an integer, which
+// makes NaN 0 (ROUND(x, error) is ROUND(x, 0) on the CPU).
+fn round_digits(digits: f32) -> i32 {
+    if (is_nan(digits)) {
+        return 0;
+    }
+    return i32(clamp(trunc(digits), -308.0, 308.0));
+}
+
+// x rounded to `digits` decimals, as the CPU's (x 10^d).round() / 10^d: `mode` 0 rounds
+// halves away from zero (ROUND), 1 away from zero (ROUNDUP), 2 towards zero (ROUNDDOWN).
+// 10^d is exact (up to 10^10) and divisions are correctly rounded, so that halves and
+// integers stay exact: 1250 rounds to 1300 at -2 digits. Where x 10^d is an integer already
+// in f32 (at least 2^23), x is the result; below -38 digits the result is 0, or infinity
+// rounding away from zero (10^39 is past the f32 range).
+fn excel_round_mode(x: f32, digits: f32, mode: u32) -> f32 {
+    if (is_nan(x)) {
+        return x;
+    }
+    let d = round_digits(digits);
+    var y: f32;
+    var m: f32;
+    if (d >= 0) {
+        m = pow10_int(d);
+        y = x * m;
+        if (!(abs(y) < 8388608.0)) {
+            return x;
+        }
+    } else if (d < -38) {
+        if (mode == 1u && x != 0.0) {
+            return select(bitcast<f32>(0x7f800000u), bitcast<f32>(0xff800000u), x < 0.0);
+        }
+        return select(0.0, -0.0, x < 0.0);
+    } else {
+        m = pow10_int(-d);
+        y = div_exact(x, m);
+    }
+    var t = trunc(y);
+    if ((mode == 0u && abs(y - t) >= 0.5) || (mode == 1u && t != y)) {
+        t = t + sign(y);
+    }
+    if (d >= 0) {
+        return div_exact(t, m);
+    }
+    return t * m;
 }
 
 // Halves away from zero.
 fn excel_round(x: f32, digits: f32) -> f32 {
-    let m = round_scale(digits);
-    let y = x * m;
-    let t = trunc(y);
-    return select(t, t + sign(y), abs(y - t) >= 0.5) / m;
+    return excel_round_mode(x, digits, 0u);
 }
 
 fn excel_round_up(x: f32, digits: f32) -> f32 {
-    let m = round_scale(digits);
-    return sign(x) * ceil(abs(x) * m) / m;
+    return excel_round_mode(x, digits, 1u);
 }
 
 fn excel_round_down(x: f32, digits: f32) -> f32 {
-    let m = round_scale(digits);
-    return trunc(x * m) / m;
+    return excel_round_mode(x, digits, 2u);
 }
 
+// The CPU's `if a < b || a.is_nan() { a } else { b }`, with both NaN tests explicit: a
+// compiler may turn a compare-and-select into a min that drops NaN.
 fn min_propagating(a: f32, b: f32) -> f32 {
-    if (a < b || is_nan(a)) {
+    if (is_nan(a)) {
         return a;
     }
-    return b;
+    if (is_nan(b)) {
+        return b;
+    }
+    return select(b, a, a < b);
 }
 
 fn max_propagating(a: f32, b: f32) -> f32 {
-    if (a > b || is_nan(a)) {
+    if (is_nan(a)) {
         return a;
     }
-    return b;
+    if (is_nan(b)) {
+        return b;
+    }
+    return select(b, a, a > b);
 }
 
 fn excel_select(c: f32, t: f32, f: f32) -> f32 {
@@ -303,26 +379,36 @@ fn excel_select(c: f32, t: f32, f: f32) -> f32 {
     return select(f, t, c != 0.0);
 }
 
-// Folds of the logical functions keep NaN (an error) as NaN.
+// Rust's `x != 0.0`: true for NaN.
+fn nonzero(x: f32) -> bool {
+    return is_nan(x) || x != 0.0;
+}
+
+// Folds of the logical functions, step for step the CPU's: a NaN argument makes the
+// accumulator NaN; a NaN accumulator counts as true in OR and XOR (Rust's NaN != 0) and
+// stays NaN in AND (NaN * 0), as does an infinite one (inf * 0).
 fn and_step(acc: f32, x: f32) -> f32 {
     if (is_nan(x)) {
         return x;
     }
-    return acc * truth(x != 0.0);
+    if (x != 0.0) {
+        return acc;
+    }
+    return select(nan(), 0.0, is_finite(acc));
 }
 
 fn or_step(acc: f32, x: f32) -> f32 {
     if (is_nan(x)) {
         return x;
     }
-    return truth(acc != 0.0 || x != 0.0);
+    return truth(nonzero(acc) || x != 0.0);
 }
 
 fn xor_step(acc: f32, x: f32) -> f32 {
     if (is_nan(x)) {
         return x;
     }
-    return truth((acc != 0.0) != (x != 0.0));
+    return truth(nonzero(acc) != (x != 0.0));
 }
 
 fn logical(x: f32) -> f32 {
