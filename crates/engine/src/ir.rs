@@ -131,6 +131,9 @@ pub enum Func {
     Mod,
     /// Standard normal CDF (NORM.S.DIST(x, TRUE)).
     NormSDist,
+    /// Standard normal quantile (NORM.S.INV(p)); NaN unless 0 < p < 1. NORM.INV and
+    /// LOGNORM.INV of formula arguments lower onto it.
+    NormSInv,
     /// n-ary median.
     Median,
     /// `large(k, values...)`: the k-th largest value (Excel's LARGE).
@@ -161,7 +164,7 @@ impl Func {
         use Func::*;
         match self {
             Neg | Not | Exp | Ln | Log10 | Sqrt | Abs | Sign | Floor | Ceiling | Trunc
-            | NormSDist => Arity::Exactly(1),
+            | NormSDist | NormSInv => Arity::Exactly(1),
             Add | Sub | Mul | Div | Pow | Eq | Ne | Lt | Le | Gt | Ge | Round | RoundUp
             | RoundDown | Mod => Arity::Exactly(2),
             Select => Arity::Exactly(3),

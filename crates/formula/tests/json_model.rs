@@ -152,7 +152,7 @@ fn cycles_name_their_cells() {
 #[test]
 fn unsupported_functions_are_listed_at_once() {
     let error = compile(
-        r#""x": "=RiskNormal(10, 1)", "a": "=MIRR(x, 0.1, 0.1)", "b": "=NORM.S.INV(x)",
+        r#""x": "=RiskNormal(10, 1)", "a": "=MIRR(x, 0.1, 0.1)", "b": "=INDIRECT(x)",
            "c": "=FOO(x) + OFFSET(x, 1, 1)", "out": "=RiskOutput() + a + b + c""#,
     )
     .expect_err("unsupported");
@@ -167,7 +167,7 @@ fn unsupported_functions_are_listed_at_once() {
         listed,
         [
             ("a", "MIRR"),
-            ("b", "NORM.S.INV"),
+            ("b", "INDIRECT"),
             ("c", "FOO"),
             ("c", "OFFSET")
         ]
@@ -375,5 +375,41 @@ fn solvers_and_order_statistics_lower_on_random_arguments() {
     // IRR and XIRR take ranges: tested on workbooks.
     for func in [Func::Median, Func::NormSDist, Func::Rate] {
         assert!(funcs.contains(&func), "{func:?} missing in {funcs:?}");
+    }
+}
+
+/// NORM.INV, NORM.S.INV and LOGNORM.INV of random arguments lower to the IR's NormSInv:
+/// per iteration they give the quantile (references: scipy.stats.norm.ppf(0.3) =
+/// -0.5244005127080407, ppf(0.975) = 1.959963984540054), and #NUM! (NaN) where p leaves
+/// (0, 1) or the standard deviation is not positive.
+#[test]
+fn normal_quantiles_of_random_values() {
+    let compiled = compile(
+        r#""p": "=RiskUniform(0, 1)", "s": "=RiskUniform(-1, 3)",
+           "a": "=RiskOutput() + NORM.INV(p, 10, 2)", "b": "=RiskOutput() + NORM.S.INV(p)",
+           "c": "=RiskOutput() + LOGNORM.INV(p, 0, 0.5)", "d": "=RiskOutput() + NORM.INV(p, 0, s)""#,
+    )
+    .expect("compiles");
+    let at = |p: f64, s: f64| {
+        let values = HashMap::from([("p".to_string(), p), ("s".to_string(), s)]);
+        common::run(&compiled.model, &values)
+    };
+    let z30 = -0.5244005127080407;
+    let z975 = 1.959963984540054;
+    let out = at(0.3, 2.0);
+    assert!((out["a"] - (10.0 + 2.0 * z30)).abs() < 1e-12, "{out:?}");
+    assert!((out["b"] - z30).abs() < 1e-12);
+    assert!((out["c"] - (0.5 * z30).exp()).abs() < 1e-12);
+    assert!((out["d"] - 2.0 * z30).abs() < 1e-12);
+    assert!((at(0.975, 1.0)["b"] - z975).abs() < 1e-12);
+    let bad_sd = at(0.3, -0.5);
+    assert!(bad_sd["d"].is_nan() && !bad_sd["a"].is_nan(), "{bad_sd:?}");
+    assert!(at(0.3, 0.0)["d"].is_nan());
+    for p in [0.0, 1.0] {
+        let out = at(p, 1.0);
+        assert!(
+            ["a", "b", "c", "d"].iter().all(|k| out[*k].is_nan()),
+            "{out:?}"
+        );
     }
 }

@@ -273,6 +273,7 @@ fn call(func: Func, a: &[String]) -> String {
         Ceiling => format!("ceil({})", a[0]),
         Trunc => format!("trunc({})", a[0]),
         NormSDist => format!("pnorm({})", a[0]),
+        NormSInv => format!("excel_norm_s_inv({})", a[0]),
         Add => format!("({} + {})", a[0], a[1]),
         // x - x would fold to 0 even for an error.
         Sub if a[0] == a[1] => format!("excel_sub_self({})", a[0]),

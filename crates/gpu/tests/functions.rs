@@ -441,6 +441,16 @@ fn cases() -> Builder {
     b.case(NormSDist, &[x], "normal").scale(1e-12);
     b.case(NormSDist, &[x3], "tails to 1e-100").scale(1e-12);
     b.case(NormSDist, &[xn], "with errors").scale(1e-12);
+    // NORM.S.INV: AS 241 in f32 of an f32 probability (its tails included), and the
+    // errors outside (0, 1).
+    // (Probabilities drawn directly: composed with NORMSDIST, f32 rounds Phi(x) to 1 for
+    // x > 5.3, where the CPU still has p < 1.)
+    let pu = b.input(Family::Uniform, &[0.0005, 0.9995]);
+    let pt = b.input(Family::Uniform, &[1e-12, 1e-6]);
+    b.case(NormSInv, &[pu], "probabilities");
+    b.case(NormSInv, &[pt], "lower tail to 1e-12");
+    b.case(NormSInv, &[x], "outside (0, 1) is an error");
+    b.case(NormSInv, &[xn], "with errors");
 
     // Binary arithmetic: f32 rounding of the arguments and of the result; sums and
     // differences cancel, so their error is relative to the arguments' magnitude (scale 3,
@@ -984,6 +994,7 @@ fn every_function_matches_the_cpu() {
         Func::Trunc,
         Func::Mod,
         Func::NormSDist,
+        Func::NormSInv,
         Func::Median,
         Func::Large,
         Func::Small,
@@ -1030,6 +1041,7 @@ fn every_function_matches_the_cpu() {
             | Func::Trunc
             | Func::Mod
             | Func::NormSDist
+            | Func::NormSInv
             | Func::Median
             | Func::Large
             | Func::Small

@@ -151,6 +151,13 @@ pub(crate) fn apply(func: Func, out: &mut [f64], args: &[&[f64]]) {
             unary_in_place(out, |x| if x.is_nan() { x } else { truth(x != 0.0) });
         }
         NormSDist => unary(out, args[0], special::normal_cdf),
+        NormSInv => unary(out, args[0], |p| {
+            if p > 0.0 && p < 1.0 {
+                special::inverse_normal_cdf(p)
+            } else {
+                f64::NAN
+            }
+        }),
         Median => gather(out, args, functions::median),
         Large => gather(out, args, |row| {
             let (k, values) = row.split_at_mut(1);
@@ -251,6 +258,9 @@ mod tests {
         assert_eq!(eval(Func::Sum, &[&[1.0], &[2.0], &[3.5]]), [6.5]);
         assert_eq!(eval(Func::Product, &[&[2.0], &[3.0], &[4.0]]), [24.0]);
         assert_eq!(eval(Func::NormSDist, &[&[0.0]]), [0.5]);
+        assert_eq!(eval(Func::NormSInv, &[&[0.5]]), [0.0]);
+        let outside = eval(Func::NormSInv, &[&[0.0, 1.0, -0.5, 2.0, f64::NAN]]);
+        assert!(outside.iter().all(|x| x.is_nan()), "{outside:?}");
         assert_eq!(
             eval(Func::Median, &[&[1.0, 9.0], &[5.0, 2.0], &[3.0, 4.0]]),
             [3.0, 4.0]

@@ -64,14 +64,9 @@ pub(super) fn call(b: &mut Builder, name: &str, args: &[Lowered]) -> Option<Call
             with_flag.push(Lowered::value(Value::Bool(true)));
             normal_distribution(b, &with_flag, true)
         }),
-        "NORM.INV" | "NORMINV" => normal_inverse(args, 3),
-        "NORM.S.INV" | "NORMSINV" => normal_inverse(args, 1),
-        "LOGNORM.INV" | "LOGINV" => match normal_inverse(args, 3) {
-            Ok(Lowered::Item(Item::Value(Value::Number(x)))) => {
-                Ok(Lowered::num(Num::Const(x.exp())))
-            }
-            other => other,
-        },
+        "NORM.INV" | "NORMINV" => normal_inverse(b, args, 3, false),
+        "NORM.S.INV" | "NORMSINV" => normal_inverse(b, args, 1, false),
+        "LOGNORM.INV" | "LOGINV" => normal_inverse(b, args, 3, true),
         "CONCATENATE" | "CONCAT" => concatenate(args),
         _ => return None,
     })
@@ -343,29 +338,47 @@ fn normal_distribution(b: &mut Builder, args: &[Lowered], standard: bool) -> Cal
     Ok(Lowered::num(b.div(kernel, scale)))
 }
 
-fn normal_inverse(args: &[Lowered], count: usize) -> CallResult {
+/// NORM.S.INV(p), NORM.INV(p, mean, sd) and LOGNORM.INV(p, mean, sd) (`log`: the
+/// exponential of the normal quantile). Constant arguments fold; formula arguments lower to
+/// `mean + sd * NormSInv(p)`, with #NUM! (NaN) in the iterations where p is outside (0, 1)
+/// (NormSInv's own) or sd <= 0 (a division by the truth value of sd > 0).
+fn normal_inverse(b: &mut Builder, args: &[Lowered], count: usize, log: bool) -> CallResult {
     check_arity(args, count, count)?;
     let nums = match super::scalar_numbers(args) {
         Ok(nums) => nums,
         Err(e) => return Ok(Lowered::error(e)),
     };
-    let constants: Option<Vec<f64>> = nums.iter().map(|n| n.constant()).collect();
-    let Some(v) = constants else {
-        return Err(CallError::Unsupported(
-            "the normal quantile of a random value is not in the IR; use RiskNormal".into(),
-        ));
-    };
     let (p, mean, sd) = if count == 1 {
-        (v[0], 0.0, 1.0)
+        (nums[0], Num::Const(0.0), Num::Const(1.0))
     } else {
-        (v[0], v[1], v[2])
+        (nums[0], nums[1], nums[2])
     };
-    if p <= 0.0 || p >= 1.0 || sd <= 0.0 {
+    let constants: Option<Vec<f64>> = [p, mean, sd].iter().map(|n| n.constant()).collect();
+    if let Some(v) = constants {
+        let (p, mean, sd) = (v[0], v[1], v[2]);
+        if p <= 0.0 || p >= 1.0 || sd <= 0.0 {
+            return Ok(Lowered::error(ExcelError::Num));
+        }
+        let x = mean + sd * inverse_normal_cdf(p);
+        return Ok(Lowered::Item(from_num(Num::Const(if log {
+            x.exp()
+        } else {
+            x
+        }))));
+    }
+    if let Num::Const(s) = sd
+        && s <= 0.0
+    {
         return Ok(Lowered::error(ExcelError::Num));
     }
-    Ok(Lowered::Item(from_num(Num::Const(
-        mean + sd * inverse_normal_cdf(p),
-    ))))
+    let z = b.call(Func::NormSInv, &[p]);
+    let scaled = b.mul(sd, z);
+    let mut x = b.add(mean, scaled);
+    if sd.constant().is_none() {
+        let valid = b.call(Func::Gt, &[sd, Num::Const(0.0)]);
+        x = b.div(x, valid);
+    }
+    Ok(Lowered::num(if log { b.call(Func::Exp, &[x]) } else { x }))
 }
 
 fn concatenate(args: &[Lowered]) -> CallResult {

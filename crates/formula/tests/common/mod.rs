@@ -104,6 +104,7 @@ fn apply(func: Func, v: &[f64]) -> f64 {
         // Order statistics, the normal CDF and the root finders have no independent
         // reimplementation here: they have their own tests in the engine.
         Func::NormSDist
+        | Func::NormSInv
         | Func::Median
         | Func::Large
         | Func::Small

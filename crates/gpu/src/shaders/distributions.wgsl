@@ -159,3 +159,12 @@ fn piecewise_table(base: u32, count: u32, u: f32, v: f32) -> f32 {
     }
     return clamp(x, a, b);
 }
+
+// NORM.S.INV(p): the IR's NormSInv; NaN unless 0 < p < 1 (1 - p is exact in f32 for
+// p >= 1/2, so both tails keep their precision).
+fn excel_norm_s_inv(p: f32) -> f32 {
+    if (is_nan(p) || !(p > 0.0 && p < 1.0)) {
+        return nan();
+    }
+    return normal_quantile(p, 1.0 - p);
+}
