@@ -1,11 +1,13 @@
 //! The event bus: durable events (a stream read through consumer groups, at-least-once) and
 //! ephemeral pub/sub (progress ticks, cache invalidation).
 //!
-//! `Bus` is an enum so that the Redis implementation (streams + pub/sub) can be added as a
-//! second variant without changing any caller; today only the in-process variant exists,
-//! which is what `ultra serve` uses.
+//! `Bus` is an enum with two variants behind one API, so that callers do not change with the
+//! deployment: the in-process bus (what `ultra serve` uses: one process, nothing installed)
+//! and the Redis bus (streams + pub/sub, shared by replicas across processes; see the
+//! [`redis`] module docs for its keys and semantics).
 
 mod memory;
+pub mod redis;
 
 use std::sync::Arc;
 
@@ -13,24 +15,39 @@ use ultra_proto::v1::Event;
 use ultra_proto::v1::event::Payload;
 
 pub use memory::{InProcessBus, RETAINED_EVENTS};
+pub use redis::{RedisBus, RedisOptions};
 
-/// Why a bus operation failed (the in-process bus never fails; Redis will).
+/// Why a bus operation failed. The in-process bus only fails once closed; the Redis bus also
+/// while Redis is unreachable, which callers treat as transient (the outbox relay retries,
+/// progress ticks are skipped).
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("the bus is closed")]
     Closed,
+    #[error("redis is unreachable: {0}")]
+    Unavailable(String),
+    #[error("redis {command} failed: {source}")]
+    Redis {
+        command: &'static str,
+        #[source]
+        source: ::redis::RedisError,
+    },
+    #[error("invalid redis url: {0}")]
+    InvalidUrl(String),
 }
 
 /// A handle to the bus; cheap to clone and share between tasks and services.
 #[derive(Clone)]
 pub enum Bus {
     InProcess(Arc<InProcessBus>),
+    Redis(Arc<RedisBus>),
 }
 
 impl std::fmt::Debug for Bus {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Bus::InProcess(_) => formatter.write_str("Bus::InProcess"),
+            Bus::Redis(_) => formatter.write_str("Bus::Redis"),
         }
     }
 }
@@ -41,10 +58,34 @@ impl Bus {
         Bus::InProcess(Arc::new(InProcessBus::default()))
     }
 
+    /// The Redis bus at `url` (`redis://host:port/db`). Does not connect: a service starts
+    /// while Redis is down and reports not-ready ([`Bus::is_ready`]) until it is up; only a
+    /// malformed URL is an error. Needs a tokio runtime when used.
+    pub fn redis(url: &str, options: RedisOptions) -> Result<Bus, BusError> {
+        Ok(Bus::Redis(Arc::new(RedisBus::new(url, options)?)))
+    }
+
     /// Appends `event` to the durable stream "events": every consumer group receives it.
+    /// On Redis it fails fast while Redis is unreachable: the outbox keeps the event.
     pub async fn publish(&self, event: &Event) -> Result<(), BusError> {
         match self {
             Bus::InProcess(bus) => bus.publish(event),
+            Bus::Redis(bus) => bus.publish(event).await,
+        }
+    }
+
+    /// Whether the bus can take events now: the readiness probe of a service. Always true
+    /// for the open in-process bus; a `PING` for Redis.
+    pub async fn is_ready(&self) -> bool {
+        self.ping().await.is_ok()
+    }
+
+    /// [`Bus::is_ready`] with the reason when not.
+    pub async fn ping(&self) -> Result<(), BusError> {
+        match self {
+            Bus::InProcess(bus) if bus.is_closed() => Err(BusError::Closed),
+            Bus::InProcess(_) => Ok(()),
+            Bus::Redis(bus) => bus.ping().await,
         }
     }
 
@@ -54,21 +95,26 @@ impl Bus {
     pub async fn subscribe(&self, group: &str) -> Subscription {
         match self {
             Bus::InProcess(bus) => Subscription(SubscriptionInner::InProcess(bus.subscribe(group))),
+            Bus::Redis(bus) => Subscription(SubscriptionInner::Redis(bus.subscribe(group).await)),
         }
     }
 
-    /// Sends an ephemeral message to the listeners of `channel` currently listening; nobody
-    /// listening means it is dropped (pub/sub semantics, no persistence).
+    /// Sends an ephemeral message to the listeners of `channel` currently listening, in
+    /// every process on the bus; nobody listening means it is dropped (pub/sub semantics, no
+    /// persistence).
     pub async fn broadcast(&self, channel: &str, payload: Vec<u8>) -> Result<(), BusError> {
         match self {
             Bus::InProcess(bus) => bus.broadcast(channel, payload),
+            Bus::Redis(bus) => bus.broadcast(channel, payload).await,
         }
     }
 
-    /// Listens to `channel` from now on.
+    /// Listens to `channel` from now on (on Redis: once the subscription is confirmed, or at
+    /// once while Redis is down, receiving from when it is back).
     pub async fn listen(&self, channel: &str) -> Listener {
         match self {
             Bus::InProcess(bus) => Listener(ListenerInner::InProcess(bus.listen(channel))),
+            Bus::Redis(bus) => Listener(ListenerInner::Redis(bus.listen(channel).await)),
         }
     }
 
@@ -76,6 +122,7 @@ impl Bus {
     pub fn close(&self) {
         match self {
             Bus::InProcess(bus) => bus.close(),
+            Bus::Redis(bus) => bus.close(),
         }
     }
 }
@@ -85,13 +132,22 @@ pub struct Subscription(SubscriptionInner);
 
 enum SubscriptionInner {
     InProcess(memory::MemorySubscription),
+    Redis(redis::RedisSubscription),
 }
 
 impl Subscription {
-    /// The next delivery for this group; `None` once the bus is closed.
+    /// The next delivery for this group; `None` once the bus is closed. On Redis it waits
+    /// out outages (reconnecting with backoff) rather than returning `None`.
     pub async fn next(&mut self) -> Option<Delivery> {
         match &mut self.0 {
-            SubscriptionInner::InProcess(subscription) => subscription.next().await.map(Delivery),
+            SubscriptionInner::InProcess(subscription) => subscription
+                .next()
+                .await
+                .map(|delivery| Delivery(DeliveryInner::InProcess(delivery))),
+            SubscriptionInner::Redis(subscription) => subscription
+                .next()
+                .await
+                .map(|delivery| Delivery(DeliveryInner::Redis(Box::new(delivery)))),
         }
     }
 }
@@ -99,22 +155,37 @@ impl Subscription {
 /// One delivered event. Call [`Delivery::ack`] once it is handled (after the consumer's
 /// transaction commits); dropping it without ack puts the event back in the group's queue, so
 /// a crash or an error means redelivery, never loss.
-pub struct Delivery(memory::MemoryDelivery);
+pub struct Delivery(DeliveryInner);
+
+enum DeliveryInner {
+    InProcess(memory::MemoryDelivery),
+    // Boxed: it carries the decoded event, the in-process delivery only an `Arc` of it.
+    Redis(Box<redis::RedisDelivery>),
+}
 
 impl Delivery {
     pub fn event(&self) -> &Event {
-        self.0.event()
+        match &self.0 {
+            DeliveryInner::InProcess(delivery) => delivery.event(),
+            DeliveryInner::Redis(delivery) => delivery.event(),
+        }
     }
 
     /// How many times this event has been delivered to the group (1 on the first delivery):
     /// a consumer can give up on a poison event after a few attempts.
     pub fn attempt(&self) -> u32 {
-        self.0.attempt()
+        match &self.0 {
+            DeliveryInner::InProcess(delivery) => delivery.attempt(),
+            DeliveryInner::Redis(delivery) => delivery.attempt(),
+        }
     }
 
     /// Acknowledges the event: the group never sees it again.
     pub fn ack(self) {
-        self.0.ack();
+        match self.0 {
+            DeliveryInner::InProcess(delivery) => delivery.ack(),
+            DeliveryInner::Redis(delivery) => (*delivery).ack(),
+        }
     }
 }
 
@@ -123,6 +194,7 @@ pub struct Listener(ListenerInner);
 
 enum ListenerInner {
     InProcess(memory::MemoryListener),
+    Redis(redis::RedisListener),
 }
 
 impl Listener {
@@ -131,6 +203,7 @@ impl Listener {
     pub async fn next(&mut self) -> Option<Vec<u8>> {
         match &mut self.0 {
             ListenerInner::InProcess(listener) => listener.next().await,
+            ListenerInner::Redis(listener) => listener.next().await,
         }
     }
 

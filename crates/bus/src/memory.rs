@@ -1,6 +1,6 @@
 //! The in-process bus: consumer groups as queues behind a mutex, pub/sub as tokio broadcast
-//! channels. Semantics match what the Redis implementation will offer: each group gets every
-//! event at least once, unacknowledged deliveries come back, pub/sub is fire-and-forget.
+//! channels. Semantics match the Redis implementation's: each group gets every event at
+//! least once, unacknowledged deliveries come back, pub/sub is fire-and-forget.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -119,6 +119,10 @@ impl InProcessBus {
             }
         };
         MemoryListener { receiver }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.state).closed
     }
 
     pub(crate) fn close(&self) {
