@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// Skip the sensitivity analysis (faster, keeps no input samples).
     #[arg(long)]
     no_sensitivity: bool,
+    /// GPU runs above 50,000,000 iterations: how many first iterations keep their samples
+    /// for percentiles, histogram and sensitivity (the rest is reduced on the device).
+    #[arg(long)]
+    kept_samples: Option<u64>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,8 +111,15 @@ pub fn run(args: RunArgs) -> Result<()> {
         Engine::Cpu => EngineChoice::Cpu,
         Engine::Gpu => EngineChoice::Gpu,
     };
-    let result = ultra_gpu::select::run(engine, &model, &options, &report, &AtomicBool::new(false))
-        .with_context(|| format!("simulating {}", args.model.display()))?;
+    let result = ultra_gpu::select::run(
+        engine,
+        &model,
+        &options,
+        args.kept_samples,
+        &report,
+        &AtomicBool::new(false),
+    )
+    .with_context(|| format!("simulating {}", args.model.display()))?;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     if show_progress {
         eprintln!();

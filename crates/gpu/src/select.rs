@@ -15,7 +15,8 @@ use crate::{Statistics, simulate};
 /// [`Statistics::Device`]); below it every sample comes back, as on the CPU.
 pub const HOST_STATISTICS_LIMIT: u64 = 50_000_000;
 
-/// Samples kept for percentiles and sensitivity when statistics are reduced on the device.
+/// Samples kept for percentiles and sensitivity when statistics are reduced on the device,
+/// unless the request asks for another number.
 pub const KEPT_SAMPLES: u64 = 10_000_000;
 
 /// The engine a request asks for.
@@ -31,14 +32,16 @@ pub enum EngineChoice {
     Gpu,
 }
 
-/// Where the statistics of a GPU run of `iterations` are computed.
-pub fn statistics_for(iterations: u64) -> Statistics {
-    if iterations <= HOST_STATISTICS_LIMIT {
+/// Where the statistics of a GPU run of `iterations` are computed. `kept_samples` (default
+/// [`KEPT_SAMPLES`]) is the resolution asked for percentiles, histogram and sensitivity:
+/// a run longer than it and than [`HOST_STATISTICS_LIMIT`] keeps that many samples and
+/// reduces the rest on the device.
+pub fn statistics_for(iterations: u64, kept_samples: Option<u64>) -> Statistics {
+    let kept = kept_samples.unwrap_or(KEPT_SAMPLES).max(1);
+    if iterations <= HOST_STATISTICS_LIMIT.max(kept) {
         Statistics::Host
     } else {
-        Statistics::Device {
-            kept_samples: KEPT_SAMPLES,
-        }
+        Statistics::Device { kept_samples: kept }
     }
 }
 
@@ -65,6 +68,7 @@ pub fn run(
     choice: EngineChoice,
     model: &Model,
     options: &SimulationOptions,
+    kept_samples: Option<u64>,
     progress: &(dyn Fn(Progress) + Sync),
     cancel: &AtomicBool,
 ) -> Result<SimulationResult, GpuError> {
@@ -80,7 +84,7 @@ pub fn run(
         &device,
         model,
         options,
-        statistics_for(options.iterations),
+        statistics_for(options.iterations, kept_samples),
         progress,
         cancel,
     ) {

@@ -60,7 +60,7 @@ pub async fn run(
             completed.fetch_max(progress.completed_iterations, Ordering::Relaxed);
         };
         let simulate = |options: &SimulationOptions| {
-            ultra_gpu::select::run(engine, &model, options, &report, &handles.cancel).map_err(
+            ultra_gpu::select::run(engine, &model, options, None, &report, &handles.cancel).map_err(
                 |error| match error {
                     GpuError::Engine(error) => RunError::Engine(error),
                     other => RunError::Gpu(other),
