@@ -29,7 +29,8 @@ enum Command {
     /// Evaluate every formula cell once, deterministically (Risk functions at their static
     /// value, else their mean).
     Eval(model::EvalArgs),
-    /// Run the gateway and all six services in this process (embedded SQLite, in-process bus).
+    /// Run the gateway and all six services in this process (embedded SQLite and in-process
+    /// bus, unless ULTRA_<SERVICE>_DATABASE_URL / ULTRA_REDIS_URL choose others).
     Serve(serve::ServeArgs),
     /// Run one service (users, files, simulation, results, billing, analytics) from ULTRA_* variables.
     Service(serve::ServiceArgs),

@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
-use ultra_cli::platform::{self, Platform, PlatformOptions};
+use ultra_cli::platform::{self, Backend, Platform, PlatformError, PlatformOptions};
 
 /// How long a stopping process waits for in-flight work before it gives up on it.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long `ultra serve` waits for every service to be ready before it says so (and then
+/// keeps running: the services keep waiting for their database and bus).
+const READY_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -83,18 +86,34 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing();
     runtime()?.block_on(async {
         let started = Instant::now();
+        let env = process_env();
         let options = PlatformOptions {
             listen: args.listen,
             data_dir: args.data_dir,
-            env: process_env(),
+            backend: Backend::from_env(&env),
+            env,
         };
         let mut running = Platform::start(options).await?;
-        running.wait_ready(Duration::from_secs(10)).await?;
-        println!(
-            "Ultra is ready at {} ({} ms); Ctrl-C to stop",
-            running.base_url,
-            started.elapsed().as_millis()
-        );
+        match running.wait_ready(READY_WAIT).await {
+            Ok(()) => println!(
+                "Ultra is ready at {} ({} ms); Ctrl-C to stop",
+                running.base_url,
+                started.elapsed().as_millis()
+            ),
+            // A database or Redis that is not up yet is waited for, not fatal: the services
+            // keep trying and /readyz says when they are ready.
+            Err(PlatformError::NotReady(waited, what)) => {
+                tracing::warn!(?waited, %what, "not ready yet; still starting");
+                println!(
+                    "Ultra is listening at {} but not ready yet ({what}); see {}/readyz",
+                    running.base_url, running.base_url
+                );
+            }
+            Err(error) => {
+                let _ = running.shutdown(SHUTDOWN_GRACE).await;
+                return Err(error.into());
+            }
+        }
         let failure = tokio::select! {
             () = signal() => None,
             error = running.stopped() => Some(error),
@@ -156,12 +175,15 @@ pub fn service(args: ServiceArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {addr}"))?;
         let shutdown = CancellationToken::new();
-        // One process, one service: the in-process bus reaches only this process (a shared
-        // bus for separate processes comes with the Redis backend).
-        let bus = ultra_bus::Bus::in_process();
-        let task = platform::service_task(&args.name, &env, bus, listener, shutdown.clone())?;
-        println!("{} listening on {addr}", args.name);
-        run_until_signal(task, shutdown).await
+        // ULTRA_REDIS_URL: the Redis bus shared with the other services' processes; unset,
+        // the in-process bus, which reaches only this process.
+        let bus = platform::bus_from_env(&env)?;
+        let task =
+            platform::service_task(&args.name, &env, bus.clone(), listener, shutdown.clone())?;
+        println!("{} listening on {addr} (bus: {bus:?})", args.name);
+        let outcome = run_until_signal(task, shutdown).await;
+        bus.close();
+        outcome
     })
 }
 

@@ -1,15 +1,31 @@
 //! The platform end to end, over HTTP, as an analyst sees it: `ultra serve` started in this
 //! process on ephemeral ports (six gRPC services + gateway), two users in two organisations,
 //! a model upload, a 200,000-iteration simulation followed over SSE, results checked against
-//! an independent reference, tenant isolation, and the documented errors.
+//! an independent reference, its usage metered by billing and analytics, tenant isolation,
+//! and the documented errors.
+//!
+//! The same scenario runs on both backends: the embedded one (SQLite files, in-process bus)
+//! and the cluster one (one PostgreSQL database per service, the Redis bus; real servers
+//! from ultra-testkit).
 
 mod serve_common;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use serve_common::{Api, npv10_reference_mean, start_platform};
+use serve_common::{
+    Api, Cluster, metered, npv10_reference_mean, start_platform, start_platform_on,
+};
+use sqlx::{Connection, PgConnection};
 use ultra_auth::{Claims, PlanTier, Role, TokenIssuer};
+use ultra_cli::platform::RunningPlatform;
+
+/// The settings both runs start with.
+const ENV: &[(&str, &str)] = &[
+    ("ULTRA_MAX_ITERATIONS", "1000000"),
+    ("ULTRA_MAX_UPLOAD_BYTES", "65536"),
+];
 
 const PROBLEM: &str = "https://ultra.dev/problems/";
 
@@ -55,11 +71,38 @@ fn base64url(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn analyst_flow_over_http_with_tenant_isolation_and_documented_errors() {
-    let (platform, data_dir) = start_platform(&[
-        ("ULTRA_MAX_ITERATIONS", "1000000"),
-        ("ULTRA_MAX_UPLOAD_BYTES", "65536"),
-    ])
-    .await;
+    let (platform, data_dir) = start_platform(ENV).await;
+    analyst_flow(platform, data_dir).await;
+}
+
+/// The same scenario with every service on its own PostgreSQL database and the Redis bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn analyst_flow_on_postgres_and_redis() {
+    let cluster = Cluster::start();
+    let (platform, data_dir) = start_platform_on(ENV, cluster.backend()).await;
+    for service in ultra_cli::platform::SERVICES {
+        let variable = format!("ULTRA_{}_DATABASE_URL", service.to_ascii_uppercase());
+        assert_eq!(
+            platform.env[&variable], cluster.database_urls[service],
+            "{service} runs on its PostgreSQL database"
+        );
+    }
+    assert_eq!(platform.env["ULTRA_REDIS_URL"], cluster.redis.url());
+    analyst_flow(platform, data_dir).await;
+    // The data is where it should be: in the services' PostgreSQL databases.
+    let mut users = PgConnection::connect(&cluster.database_urls["users"])
+        .await
+        .expect("connect");
+    let (registered,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(&mut users)
+        .await
+        .expect("count");
+    assert_eq!(registered, 2);
+    users.close().await.expect("close");
+    drop(cluster);
+}
+
+async fn analyst_flow(platform: RunningPlatform, data_dir: PathBuf) {
     let api = Api::new(&platform.base_url);
 
     let ready = api.get("/readyz", None).await;
@@ -77,6 +120,32 @@ async fn analyst_flow_over_http_with_tenant_isolation_and_documented_errors() {
     assert_ne!(alice.json()["org_id"], bob.json()["org_id"]);
 
     let alice_token = api.login("alice@a.example", "correct horse battery").await;
+    // A refresh rotates the pair: the new refresh token works, the old one is refused.
+    let pair = api
+        .post_json(
+            "/v1/auth/token",
+            None,
+            &json!({"email": "alice@a.example", "password": "correct horse battery"}),
+        )
+        .await
+        .json();
+    let old_refresh = pair["refresh_token"].as_str().expect("refresh token");
+    let rotated = api
+        .post_json(
+            "/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": old_refresh}),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "refresh: {}", rotated.json());
+    let reused = api
+        .post_json(
+            "/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": old_refresh}),
+        )
+        .await;
+    assert_eq!(reused.status, 401, "reuse: {}", reused.json());
     let bob_token = api.login("bob@b.example", "another good password").await;
     let me = api.get("/v1/me", Some(&alice_token)).await;
     assert_eq!(me.status, 200);
@@ -175,6 +244,24 @@ async fn analyst_flow_over_http_with_tenant_isolation_and_documented_errors() {
         (mean - reference).abs() <= 4.0 * std_error,
         "NPV mean {mean} vs reference {reference}: more than 4 standard errors ({std_error}) apart"
     );
+
+    // Metering: one simulation.completed, counted once by billing and by analytics.
+    let alice_org = alice.json()["org_id"].as_str().expect("org").to_string();
+    let alice_id = alice.json()["id"].as_str().expect("id").to_string();
+    let (usage, report) = metered(&platform, &alice_org, &alice_id, 1).await;
+    assert_eq!(
+        (usage.simulations, usage.iterations),
+        (1, 200_000),
+        "{usage:?}"
+    );
+    assert!(usage.compute_units > 0.0, "{usage:?}");
+    assert_eq!((report.simulations, report.iterations), (1, 200_000));
+    assert_eq!(report.by_user.len(), 1, "{report:?}");
+    assert_eq!(report.by_user[0].user_id, alice_id);
+    let bob_org = bob.json()["org_id"].as_str().expect("org").to_string();
+    let bob_id = bob.json()["id"].as_str().expect("id").to_string();
+    let (bob_usage, _) = metered(&platform, &bob_org, &bob_id, 0).await;
+    assert_eq!(bob_usage.simulations, 0, "{bob_usage:?}");
 
     // The other organisation sees none of it: 404 everywhere, never 403, never the data.
     for path in [

@@ -5,6 +5,9 @@
 //! Services differ in their routes only; everything a platform operator relies on (health,
 //! reflection, graceful shutdown) is added here so it cannot be forgotten by one of them.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -13,10 +16,17 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tonic::service::Routes;
 use tonic::transport::{Channel, Endpoint};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
 use ultra_proto::v1::Caller;
 
 /// The gRPC name of the health service, for clients that check it explicitly.
 pub const HEALTH_SERVICE_NAME: &str = "grpc.health.v1.Health";
+
+/// How often a [`Readiness`] probe runs while a service serves.
+const READINESS_INTERVAL: Duration = Duration::from_millis(500);
+/// A probe that has not answered in this long counts as not ready.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Ids are UUIDs in practice; anything longer than this is rejected before it reaches SQL.
 const MAX_ID_LEN: usize = 128;
@@ -56,12 +66,117 @@ pub async fn serve_named(
     service_names: &[&str],
     shutdown: CancellationToken,
 ) -> Result<(), RpcError> {
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    for name in service_names {
-        health_reporter
-            .set_service_status(*name, tonic_health::ServingStatus::Serving)
-            .await;
+    serve_ready(
+        listener,
+        routes,
+        service_names,
+        Readiness::always(),
+        shutdown,
+    )
+    .await
+}
+
+type Probe = dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync;
+
+/// What a service's gRPC health follows: the overall status (`""`, which the gateway's
+/// `/readyz` and Kubernetes probes ask) and each named service are SERVING while the probe
+/// answers `true` and NOT_SERVING otherwise, so that traffic and readiness move away from
+/// a replica that cannot do its work (its event bus is unreachable) while it stays up and
+/// recovers on its own.
+#[derive(Clone)]
+pub struct Readiness {
+    probe: Option<Arc<Probe>>,
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Readiness")
+            .field("probed", &self.probe.is_some())
+            .finish()
     }
+}
+
+impl Readiness {
+    /// Always SERVING (a service that depends on nothing that can go away).
+    pub fn always() -> Readiness {
+        Readiness { probe: None }
+    }
+
+    /// SERVING while `probe` answers `true` (within 2 s); asked every 500 ms.
+    pub fn new<F, Fut>(probe: F) -> Readiness
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        Readiness {
+            probe: Some(Arc::new(move || Box::pin(probe()))),
+        }
+    }
+
+    /// SERVING while the event bus takes events ([`ultra_bus::Bus::is_ready`]: always for
+    /// the in-process bus, a `PING` for Redis).
+    pub fn bus(bus: ultra_bus::Bus) -> Readiness {
+        Readiness::new(move || {
+            let bus = bus.clone();
+            async move { bus.is_ready().await }
+        })
+    }
+
+    async fn ready(&self) -> bool {
+        match &self.probe {
+            None => true,
+            Some(probe) => tokio::time::timeout(READINESS_TIMEOUT, probe())
+                .await
+                .unwrap_or(false),
+        }
+    }
+}
+
+/// Like [`serve_named`], with the health of the server and of every named service following
+/// `readiness` (see [`Readiness`]). The probe runs once before the first request is served,
+/// then every 500 ms until shutdown.
+pub async fn serve_ready(
+    listener: TcpListener,
+    routes: Routes,
+    service_names: &[&str],
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> Result<(), RpcError> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let names: Vec<String> = service_names
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+    let mut ready = readiness.ready().await;
+    report(&health_reporter, &names, ready).await;
+    if !ready {
+        tracing::warn!(services = ?names, "not ready at start: health NOT_SERVING");
+    }
+    let watcher_stop = shutdown.child_token();
+    let watcher = readiness.probe.is_some().then(|| {
+        let stop = watcher_stop.clone();
+        let reporter = health_reporter.clone();
+        let names = names.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(READINESS_INTERVAL) => {}
+                }
+                let now = readiness.ready().await;
+                if now != ready {
+                    ready = now;
+                    report(&reporter, &names, ready).await;
+                    if ready {
+                        tracing::info!(services = ?names, "ready again: health SERVING");
+                    } else {
+                        tracing::warn!(services = ?names, "not ready: health NOT_SERVING");
+                    }
+                }
+            }
+        })
+    });
     let mut reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(ultra_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
@@ -79,12 +194,32 @@ pub async fn serve_named(
     let routes = routes
         .add_service(health_service)
         .add_service(reflection_service);
-    tonic::transport::Server::builder()
+    let served = tonic::transport::Server::builder()
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
-        .await?;
+        .await;
+    watcher_stop.cancel();
+    if let Some(watcher) = watcher
+        && let Err(error) = watcher.await
+    {
+        tracing::error!(%error, "readiness watcher panicked");
+    }
+    served?;
     tracing::info!(addr = ?local_addr, "grpc server stopped");
     Ok(())
+}
+
+/// Sets the overall status and each named service's to SERVING or NOT_SERVING.
+async fn report(reporter: &HealthReporter, names: &[String], ready: bool) {
+    let status = if ready {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    reporter.set_service_status("", status).await;
+    for name in names {
+        reporter.set_service_status(name, status).await;
+    }
 }
 
 /// The caller of a request, validated: both `org_id` and `user_id` must be present (every

@@ -117,3 +117,76 @@ fn caller_requires_org_and_user() {
 fn bad_urls_are_reported() {
     assert!(ultra_rpc::lazy_channel("not a url").is_err());
 }
+
+/// The overall and the named status of `channel`'s server.
+async fn statuses(channel: &tonic::transport::Channel) -> Vec<i32> {
+    let mut health = HealthClient::new(channel.clone());
+    let mut statuses = Vec::new();
+    for service in ["", "ultra.v1.BillingService"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("health")
+            .into_inner()
+            .status;
+        statuses.push(status);
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn health_follows_the_readiness_probe() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let probe = Arc::clone(&ready);
+    let readiness = ultra_rpc::Readiness::new(move || {
+        let ready = probe.load(Ordering::SeqCst);
+        async move { ready }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(ultra_rpc::serve_ready(
+        listener,
+        Routes::default(),
+        &["ultra.v1.BillingService"],
+        readiness,
+        shutdown.clone(),
+    ));
+    let channel = ultra_rpc::lazy_channel(&url).expect("channel");
+    let not_serving = ServingStatus::NotServing as i32;
+    let serving = ServingStatus::Serving as i32;
+    assert_eq!(statuses(&channel).await, [not_serving, not_serving]);
+
+    let wait_for = |expected: i32| {
+        let channel = channel.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                if statuses(&channel).await == [expected, expected] {
+                    return;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "health did not become {expected}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    ready.store(true, Ordering::SeqCst);
+    wait_for(serving).await;
+    ready.store(false, Ordering::SeqCst);
+    wait_for(not_serving).await;
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("stops")
+        .expect("join")
+        .expect("clean exit");
+}

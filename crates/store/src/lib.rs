@@ -5,6 +5,11 @@
 //!
 //! SQL written against [`Db`] must stay portable between SQLite and PostgreSQL: `$1`
 //! placeholders, TEXT ids, BIGINT millisecond timestamps, `ON CONFLICT ... DO NOTHING`.
+//! Through `sqlx::Any` a PostgreSQL column decodes only as BOOL, INT2/4/8, FLOAT4/8, TEXT,
+//! VARCHAR or BYTEA: aggregates whose PostgreSQL type is NUMERIC (`SUM` of a BIGINT, `AVG`)
+//! must be `CAST(... AS BIGINT)` or `DOUBLE PRECISION`, and a parameter compared with an
+//! INTEGER column is bound as `i32` or `i64` alike (PostgreSQL casts). Every service's
+//! queries run against both backends in the tests (`crates/cli/tests/serve_e2e.rs`).
 
 mod columns;
 mod consumer;
@@ -14,7 +19,7 @@ mod outbox;
 
 pub use columns::{finite_or_zero, from_bigint, to_bigint};
 pub use consumer::spawn_consumer;
-pub use db::{Backend, Db, Transaction, open};
+pub use db::{Backend, Db, DbConfigError, DbOptions, Transaction, open, open_with};
 pub use objects::ObjectStore;
 pub use outbox::{
     OUTBOX_TABLE_SQL, PROCESSED_EVENTS_TABLE_SQL, enqueue, mark_processed, relay_once, spawn_relay,

@@ -114,23 +114,43 @@ fn decode(event_id: &str, payload: &str) -> Result<Event, StoreError> {
     Event::decode(bytes.as_slice()).map_err(|error| corrupt(error.to_string()))
 }
 
+/// The longest pause between two relay attempts while the bus or the database fails.
+const MAX_FAILURE_PAUSE: Duration = Duration::from_secs(5);
+
 /// Runs the relay in the background until `shutdown`, then makes one last pass so events
 /// committed just before shutdown are not left behind.
+///
+/// While publishing fails (Redis down: the events stay in the outbox, which is the point)
+/// the relay backs off exponentially up to 5 s, and logs the first failure and every tenth
+/// rather than each retry; a commit that wakes it ([`Db::wake_relay`]) retries at once.
 pub fn spawn_relay(db: Db, bus: Bus, shutdown: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut failures: u32 = 0;
         loop {
-            let drained = match relay_once(&db, &bus).await {
-                Ok(published) => published < BATCH as usize,
+            let (drained, pause) = match relay_once(&db, &bus).await {
+                Ok(published) => {
+                    if failures > 0 {
+                        tracing::info!(failures, "outbox relay recovered");
+                        failures = 0;
+                    }
+                    (published < BATCH as usize, POLL_INTERVAL)
+                }
                 Err(error) => {
-                    tracing::warn!(%error, "outbox relay failed, retrying");
-                    true
+                    failures = failures.saturating_add(1);
+                    if failures == 1 || failures.is_multiple_of(10) {
+                        tracing::warn!(%error, failures, "outbox relay failed; events stay in the outbox, retrying");
+                    }
+                    let pause = POLL_INTERVAL
+                        .saturating_mul(1 << (failures - 1).min(8))
+                        .min(MAX_FAILURE_PAUSE);
+                    (true, pause)
                 }
             };
             if drained {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = db.outbox_signal().notified() => {}
-                    () = tokio::time::sleep(POLL_INTERVAL) => {}
+                    () = tokio::time::sleep(pause) => {}
                 }
             } else if shutdown.is_cancelled() {
                 break;

@@ -7,6 +7,10 @@ use std::collections::HashMap;
 pub struct Config {
     /// `ULTRA_ANALYTICS_DATABASE_URL` (default `sqlite://data/analytics.db`).
     pub database_url: String,
+    /// Pool size and start-up wait ([`ultra_store::DbOptions::from_env`]):
+    /// `ULTRA_ANALYTICS_DB_MAX_CONNECTIONS` or `ULTRA_DB_MAX_CONNECTIONS`,
+    /// `ULTRA_DB_STARTUP_TIMEOUT_MS`, `ULTRA_DB_ACQUIRE_TIMEOUT_MS`.
+    pub db_options: ultra_store::DbOptions,
 }
 
 /// A setting that is unreadable, named by its variable.
@@ -14,23 +18,30 @@ pub struct Config {
 pub enum ConfigError {
     #[error("{variable} is set but empty")]
     Empty { variable: &'static str },
+    #[error(transparent)]
+    Database(#[from] ultra_store::DbConfigError),
 }
 
 impl Config {
     pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         const VARIABLE: &str = "ULTRA_ANALYTICS_DATABASE_URL";
-        match env.get(VARIABLE) {
-            None => Ok(Config::new("sqlite://data/analytics.db")),
+        let database_url = match env.get(VARIABLE) {
+            None => "sqlite://data/analytics.db",
             Some(value) if value.trim().is_empty() => {
-                Err(ConfigError::Empty { variable: VARIABLE })
+                return Err(ConfigError::Empty { variable: VARIABLE });
             }
-            Some(value) => Ok(Config::new(value.trim())),
-        }
+            Some(value) => value.trim(),
+        };
+        Ok(Config {
+            db_options: ultra_store::DbOptions::from_env(env, "analytics")?,
+            ..Config::new(database_url)
+        })
     }
 
     pub fn new(database_url: &str) -> Config {
         Config {
             database_url: database_url.to_owned(),
+            db_options: ultra_store::DbOptions::default(),
         }
     }
 }

@@ -4,7 +4,9 @@
 //! (DESIGN.md, Metering), GPU seconds, simulations and iterations. Plans, quotas and
 //! invoices come in a later issue.
 //!
-//! Configuration (see [`Config`]): `ULTRA_BILLING_DATABASE_URL`.
+//! Configuration (see [`Config`]): `ULTRA_BILLING_DATABASE_URL`, the pool settings of
+//! [`ultra_store::DbOptions::from_env`]. Its gRPC health is NOT_SERVING while the event bus
+//! is unreachable (events wait in Redis for the consumer group meanwhile).
 
 mod config;
 mod error;
@@ -31,13 +33,16 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let db = ultra_store::open(&config.database_url, &store::MIGRATOR).await?;
+    let db =
+        ultra_store::open_with(&config.database_url, &store::MIGRATOR, &config.db_options).await?;
     let consumer_stop = shutdown.child_token();
+    let readiness = ultra_rpc::Readiness::bus(bus.clone());
     let consumer = events::spawn_consumer(db.clone(), bus, consumer_stop.clone());
     let routes = tonic::service::Routes::new(BillingServiceServer::new(grpc::BillingGrpc::new(
         db.pool().clone(),
     )));
-    let served = ultra_rpc::serve_named(listener, routes, &[SERVICE_NAME], shutdown).await;
+    let served =
+        ultra_rpc::serve_ready(listener, routes, &[SERVICE_NAME], readiness, shutdown).await;
     consumer_stop.cancel();
     if let Err(error) = consumer.await {
         tracing::error!(error = %error, "billing consumer panicked");

@@ -16,6 +16,8 @@ pub enum ConfigError {
         variable: &'static str,
         reason: String,
     },
+    #[error(transparent)]
+    Database(#[from] ultra_store::DbConfigError),
 }
 
 /// Uploads above this many bytes are refused unless configured otherwise.
@@ -26,6 +28,10 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024;
 pub struct Config {
     /// `ULTRA_FILES_DATABASE_URL` (required): `sqlite://PATH` or `postgres://...`.
     pub database_url: String,
+    /// Pool size and start-up wait ([`ultra_store::DbOptions::from_env`]):
+    /// `ULTRA_FILES_DB_MAX_CONNECTIONS` or `ULTRA_DB_MAX_CONNECTIONS`,
+    /// `ULTRA_DB_STARTUP_TIMEOUT_MS`, `ULTRA_DB_ACQUIRE_TIMEOUT_MS`.
+    pub db_options: ultra_store::DbOptions,
     /// `ULTRA_FILES_STORAGE_DIR` (required): the root of the encrypted object store.
     pub storage_dir: PathBuf,
     /// `ULTRA_MASTER_KEY` (required): 64 hex characters, the key that wraps each
@@ -40,6 +46,7 @@ impl std::fmt::Debug for Config {
         formatter
             .debug_struct("Config")
             .field("database_url", &self.database_url)
+            .field("db_options", &self.db_options)
             .field("storage_dir", &self.storage_dir)
             .field("master_key", &"<redacted>")
             .field("max_upload_bytes", &self.max_upload_bytes)
@@ -72,6 +79,7 @@ impl Config {
         };
         Ok(Config {
             database_url,
+            db_options: ultra_store::DbOptions::from_env(env, "files")?,
             storage_dir,
             master_key,
             max_upload_bytes,

@@ -40,17 +40,19 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let db = ultra_store::open(&config.database_url, &MIGRATOR).await?;
+    let db = ultra_store::open_with(&config.database_url, &MIGRATOR, &config.db_options).await?;
     let objects = ObjectStore::open(&config.storage_dir).await?;
     let background = shutdown.child_token();
+    let readiness = ultra_rpc::Readiness::bus(bus.clone());
     let relay = ultra_store::spawn_relay(db.clone(), bus, background.clone());
     let store = store::FilesStore::new(db.clone(), objects, config.master_key.clone());
     let service = grpc::FilesGrpc::new(store, config.max_upload_bytes);
     let name = <FilesServiceServer<grpc::FilesGrpc> as NamedService>::NAME;
-    let served = ultra_rpc::serve_named(
+    let served = ultra_rpc::serve_ready(
         listener,
         Routes::new(FilesServiceServer::new(service)),
         &[name],
+        readiness,
         shutdown,
     )
     .await;

@@ -7,6 +7,10 @@ use std::collections::HashMap;
 pub struct Config {
     /// `ULTRA_RESULTS_DATABASE_URL` (default `sqlite://data/results.db`).
     pub database_url: String,
+    /// Pool size and start-up wait ([`ultra_store::DbOptions::from_env`]):
+    /// `ULTRA_RESULTS_DB_MAX_CONNECTIONS` or `ULTRA_DB_MAX_CONNECTIONS`,
+    /// `ULTRA_DB_STARTUP_TIMEOUT_MS`, `ULTRA_DB_ACQUIRE_TIMEOUT_MS`.
+    pub db_options: ultra_store::DbOptions,
 }
 
 /// A setting that is missing or unreadable, named by its variable.
@@ -18,6 +22,8 @@ pub enum ConfigError {
         value: String,
         reason: &'static str,
     },
+    #[error(transparent)]
+    Database(#[from] ultra_store::DbConfigError),
 }
 
 impl Config {
@@ -33,12 +39,16 @@ impl Config {
             }
             Some(value) => value.trim().to_owned(),
         };
-        Ok(Config { database_url })
+        Ok(Config {
+            db_options: ultra_store::DbOptions::from_env(env, "results")?,
+            ..Config::new(&database_url)
+        })
     }
 
     pub fn new(database_url: &str) -> Config {
         Config {
             database_url: database_url.to_owned(),
+            db_options: ultra_store::DbOptions::default(),
         }
     }
 }

@@ -25,14 +25,16 @@ pub use error::{Error, Result};
 pub const SERVICE_NAME: &str = "ultra.v1.ResultsService";
 
 /// Runs the results service on `listener` until `shutdown` is cancelled. The bus is taken
-/// for uniformity with the other services (results has no events yet).
+/// for uniformity with the other services (results has no events yet), so its health does
+/// not follow the bus either: results are stored and read over gRPC only.
 pub async fn serve(
     config: Config,
     _bus: ultra_bus::Bus,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let db = ultra_store::open(&config.database_url, &store::MIGRATOR).await?;
+    let db =
+        ultra_store::open_with(&config.database_url, &store::MIGRATOR, &config.db_options).await?;
     let routes = tonic::service::Routes::new(ResultsServiceServer::new(grpc::ResultsGrpc::new(
         db.pool().clone(),
     )));

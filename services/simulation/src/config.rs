@@ -10,6 +10,10 @@ pub struct Config {
     /// `ULTRA_SIMULATION_DATABASE_URL` (default `sqlite://data/simulation.db`): the jobs
     /// table, the model snapshots of unfinished jobs and the outbox.
     pub database_url: String,
+    /// Pool size and start-up wait ([`ultra_store::DbOptions::from_env`]):
+    /// `ULTRA_SIMULATION_DB_MAX_CONNECTIONS` or `ULTRA_DB_MAX_CONNECTIONS`,
+    /// `ULTRA_DB_STARTUP_TIMEOUT_MS`, `ULTRA_DB_ACQUIRE_TIMEOUT_MS`.
+    pub db_options: ultra_store::DbOptions,
     /// `ULTRA_FILES_URL` (required): the files service, for the compiled models.
     pub files_url: String,
     /// `ULTRA_RESULTS_URL` (required): the results service, where finished runs are stored.
@@ -55,6 +59,8 @@ pub enum ConfigError {
         value: String,
         reason: &'static str,
     },
+    #[error(transparent)]
+    Database(#[from] ultra_store::DbConfigError),
 }
 
 impl Config {
@@ -98,6 +104,7 @@ impl Config {
             u64::from(defaults.max_attempts),
         )?;
         Ok(Config {
+            db_options: ultra_store::DbOptions::from_env(env, "simulation")?,
             max_iterations: positive("ULTRA_MAX_ITERATIONS", defaults.max_iterations)?,
             workers: to_usize(
                 "ULTRA_SIMULATION_WORKERS",
@@ -146,6 +153,7 @@ impl Config {
     pub fn new(database_url: &str, files_url: &str, results_url: &str) -> Config {
         Config {
             database_url: database_url.to_owned(),
+            db_options: ultra_store::DbOptions::default(),
             files_url: files_url.to_owned(),
             results_url: results_url.to_owned(),
             max_iterations: 10_000_000,

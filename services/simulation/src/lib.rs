@@ -27,7 +27,9 @@
 //! `ULTRA_RESULTS_URL`, `ULTRA_MAX_ITERATIONS`, `ULTRA_SIMULATION_WORKERS`,
 //! `ULTRA_SIMULATION_THREADS`, `ULTRA_SIMULATION_MAX_ATTEMPTS`,
 //! `ULTRA_SIMULATION_INSTANCE_ID`, `ULTRA_SIMULATION_LEASE_MS`, `ULTRA_SIMULATION_PROGRESS_MS`,
-//! `ULTRA_SIMULATION_FAIR_SHARE_WINDOW_MS`.
+//! `ULTRA_SIMULATION_FAIR_SHARE_WINDOW_MS`, and the pool settings of
+//! [`ultra_store::DbOptions::from_env`]. Its gRPC health is NOT_SERVING while the event bus
+//! is unreachable; jobs still run, and their events wait in the outbox.
 //!
 //! The database holds `simulations`, `simulation_models` (model snapshots of unfinished
 //! jobs) and the `outbox` of ultra-store.
@@ -69,9 +71,11 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let db = ultra_store::open(&config.database_url, &store::MIGRATOR).await?;
+    let db =
+        ultra_store::open_with(&config.database_url, &store::MIGRATOR, &config.db_options).await?;
     let files = FilesServiceClient::new(ultra_rpc::lazy_channel(&config.files_url)?);
     let results = ResultsServiceClient::new(ultra_rpc::lazy_channel(&config.results_url)?);
+    let readiness = ultra_rpc::Readiness::bus(bus.clone());
     let relay_stop = CancellationToken::new();
     let relay = ultra_store::spawn_relay(db.clone(), bus.clone(), relay_stop.clone());
     let shared = Arc::new(worker::Shared {
@@ -89,7 +93,8 @@ pub async fn serve(
     let routes = tonic::service::Routes::new(SimulationServiceServer::new(
         grpc::SimulationGrpc::new(Arc::clone(&shared), files),
     ));
-    let served = ultra_rpc::serve_named(listener, routes, &[SERVICE_NAME], shutdown).await;
+    let served =
+        ultra_rpc::serve_ready(listener, routes, &[SERVICE_NAME], readiness, shutdown).await;
     worker::stop(&shared, workers).await;
     // The relay goes last, so that the events of the jobs that just stopped are published.
     relay_stop.cancel();

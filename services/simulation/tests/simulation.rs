@@ -1,6 +1,7 @@
 //! The simulation service over real gRPC: submit to completion with results stored and the
 //! usage event published, cancel, tenant isolation, bad input, paging, and recovery of jobs
-//! left running by a shutdown or a crash.
+//! left running by a shutdown or a crash. The scenarios that touch the database in a way
+//! of their own run on SQLite and on PostgreSQL.
 
 mod common;
 
@@ -13,9 +14,27 @@ use ultra_proto::v1::event::Payload;
 
 const LONG: Duration = Duration::from_secs(60);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_submitted_simulation_completes_with_results_and_usage() {
-    let platform = Platform::start().await;
+/// Tests `$scenario::on_sqlite` and `$scenario::on_postgres`: the scenario
+/// `$scenario(platform)` on SQLite files and on a private PostgreSQL server (same
+/// migrations, same queries, same outcome).
+macro_rules! on_both_backends {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn on_sqlite() {
+                super::$scenario(super::Platform::start().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn on_postgres() {
+                super::$scenario(super::Platform::start_on_postgres().await).await;
+            }
+        }
+    };
+}
+
+on_both_backends!(a_submitted_simulation_completes_with_results_and_usage);
+async fn a_submitted_simulation_completes_with_results_and_usage(platform: Platform) {
     platform.models.add("org-a", "npv", NPV10_IR);
     let mut events = platform.bus.subscribe("test").await;
     let mut service = platform.start_simulation(platform.config()).await;
@@ -100,9 +119,8 @@ async fn a_submitted_simulation_completes_with_results_and_usage() {
     service.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cancel_stops_a_running_job_and_a_queued_one() {
-    let platform = Platform::start().await;
+on_both_backends!(cancel_stops_a_running_job_and_a_queued_one);
+async fn cancel_stops_a_running_job_and_a_queued_one(platform: Platform) {
     platform.models.add("org-a", "u", UNIFORM_IR);
     let mut service = platform.start_simulation(platform.config()).await;
     let client = &mut service.client;
@@ -287,9 +305,8 @@ async fn bad_requests_are_rejected_with_their_codes() {
     service.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn list_pages_newest_first() {
-    let platform = Platform::start().await;
+on_both_backends!(list_pages_newest_first);
+async fn list_pages_newest_first(platform: Platform) {
     platform.models.add("org-a", "u", UNIFORM_IR);
     let mut service = platform.start_simulation(platform.config()).await;
     let client = &mut service.client;
@@ -341,9 +358,8 @@ async fn list_pages_newest_first() {
     service.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_job_running_at_shutdown_or_crash_is_resumed_on_restart() {
-    let platform = Platform::start().await;
+on_both_backends!(a_job_running_at_shutdown_or_crash_is_resumed_on_restart);
+async fn a_job_running_at_shutdown_or_crash_is_resumed_on_restart(platform: Platform) {
     platform.models.add("org-a", "u", UNIFORM_IR);
 
     // Graceful shutdown while running: the job is marked interrupted, not left running.
@@ -380,9 +396,8 @@ async fn a_job_running_at_shutdown_or_crash_is_resumed_on_restart() {
     service.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_job_out_of_attempts_is_failed_not_rerun() {
-    let platform = Platform::start().await;
+on_both_backends!(a_job_out_of_attempts_is_failed_not_rerun);
+async fn a_job_out_of_attempts_is_failed_not_rerun(platform: Platform) {
     platform.models.add("org-a", "u", UNIFORM_IR);
     let mut config = platform.config();
     config.max_attempts = 1;
@@ -415,11 +430,10 @@ async fn a_job_out_of_attempts_is_failed_not_rerun() {
     service.stop().await;
 }
 
+on_both_backends!(the_plan_tier_sets_the_weight_and_an_unknown_one_weighs_one);
 /// The plan tier in the submit sets the job's fair-share weight; a missing (old gateway,
 /// other caller) or unknown tier weighs 1, never more.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_plan_tier_sets_the_weight_and_an_unknown_one_weighs_one() {
-    let platform = Platform::start().await;
+async fn the_plan_tier_sets_the_weight_and_an_unknown_one_weighs_one(platform: Platform) {
     platform.models.add("org-a", "u", UNIFORM_IR);
     let mut service = platform.start_simulation(platform.config()).await;
     let mut weights = Vec::new();

@@ -14,6 +14,8 @@ pub enum ConfigError {
         variable: &'static str,
         reason: String,
     },
+    #[error(transparent)]
+    Database(#[from] ultra_store::DbConfigError),
 }
 
 /// The users service's settings.
@@ -21,6 +23,10 @@ pub enum ConfigError {
 pub struct Config {
     /// `ULTRA_USERS_DATABASE_URL` (required): `sqlite://PATH` or `postgres://...`.
     pub database_url: String,
+    /// Pool size and start-up wait ([`ultra_store::DbOptions::from_env`]):
+    /// `ULTRA_USERS_DB_MAX_CONNECTIONS` or `ULTRA_DB_MAX_CONNECTIONS`,
+    /// `ULTRA_DB_STARTUP_TIMEOUT_MS`, `ULTRA_DB_ACQUIRE_TIMEOUT_MS`.
+    pub db_options: ultra_store::DbOptions,
     /// `ULTRA_JWT_SECRET` (required, at least 32 bytes): the HS256 key shared with the gateway.
     pub jwt_secret: Vec<u8>,
     /// `ULTRA_JWT_ISSUER` (default `ultra`).
@@ -39,6 +45,7 @@ impl std::fmt::Debug for Config {
         formatter
             .debug_struct("Config")
             .field("database_url", &self.database_url)
+            .field("db_options", &self.db_options)
             .field("jwt_secret", &"<redacted>")
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
@@ -65,6 +72,7 @@ impl Config {
         }
         Ok(Config {
             database_url,
+            db_options: ultra_store::DbOptions::from_env(env, "users")?,
             jwt_secret,
             jwt_issuer: optional(env, "ULTRA_JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into()),
             jwt_audience: optional(env, "ULTRA_JWT_AUDIENCE")

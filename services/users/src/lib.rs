@@ -40,8 +40,9 @@ pub async fn serve(
         config.jwt_audience.clone(),
         config.access_token_ttl,
     )?;
-    let db = ultra_store::open(&config.database_url, &MIGRATOR).await?;
+    let db = ultra_store::open_with(&config.database_url, &MIGRATOR, &config.db_options).await?;
     let background = shutdown.child_token();
+    let readiness = ultra_rpc::Readiness::bus(bus.clone());
     let relay = ultra_store::spawn_relay(db.clone(), bus, background.clone());
     let service = grpc::UsersGrpc::new(
         store::UsersStore::new(db.clone()),
@@ -49,10 +50,11 @@ pub async fn serve(
         config.refresh_token_ttl,
     );
     let name = <UsersServiceServer<grpc::UsersGrpc> as NamedService>::NAME;
-    let served = ultra_rpc::serve_named(
+    let served = ultra_rpc::serve_ready(
         listener,
         Routes::new(UsersServiceServer::new(service)),
         &[name],
+        readiness,
         shutdown,
     )
     .await;

@@ -1,6 +1,12 @@
 //! The whole platform in one process: six services, each on its own loopback port speaking
-//! real gRPC, sharing one in-process bus, with SQLite files under a data directory, and the
-//! gateway in front. `ultra serve` runs it until a signal; tests start it on port 0.
+//! real gRPC, sharing one event bus, each with its own database, and the gateway in front.
+//! `ultra serve` runs it until a signal; tests start it on port 0.
+//!
+//! The [`Backend`] chooses where data and events go: by default (the embedded mode) one
+//! SQLite file per service under the data directory and the in-process bus; or any
+//! service's database elsewhere (`ULTRA_<SERVICE>_DATABASE_URL`, e.g. one PostgreSQL
+//! database per service) and the Redis bus (`ULTRA_REDIS_URL`), the cluster backends, with
+//! the same code paths as `ultra service NAME`.
 //!
 //! Every service is configured the way `ultra service NAME` configures it — from one
 //! `ULTRA_*` map (built here: database URLs under the data directory, peer URLs of the
@@ -17,7 +23,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use ultra_bus::Bus;
+use ultra_bus::{Bus, RedisOptions};
 
 /// The services, in the order they start (none waits for another: peers connect lazily).
 pub const SERVICES: [&str; 6] = [
@@ -53,11 +59,96 @@ pub enum PlatformError {
     UnknownService(String),
     #[error("not ready after {0:?}: {1}")]
     NotReady(Duration, String),
+    #[error("event bus: {0}")]
+    Bus(#[from] ultra_bus::BusError),
 }
 
 fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PlatformError {
     let what = what.into();
     move |source| PlatformError::Io { what, source }
+}
+
+/// Where the services keep their data and exchange their events.
+#[derive(Clone, Debug, Default)]
+pub struct Backend {
+    /// Database URL by service name (`users`, `files`, ...): `postgres://...` or
+    /// `sqlite://...`. A service not listed gets the embedded `sqlite://DATA_DIR/<name>.db`.
+    pub database_urls: HashMap<String, String>,
+    /// The Redis event bus; `None`: the in-process bus (one process only).
+    pub redis: Option<RedisBackend>,
+}
+
+/// The Redis bus of a [`Backend`].
+#[derive(Clone, Debug)]
+pub struct RedisBackend {
+    /// `redis://host:port/db`.
+    pub url: String,
+    pub options: RedisOptions,
+}
+
+impl Backend {
+    /// SQLite files under the data directory and the in-process bus: nothing to install.
+    pub fn embedded() -> Backend {
+        Backend::default()
+    }
+
+    /// Every service on the database given for it (all six must be listed, or the missing
+    /// ones fall back to SQLite) and the Redis bus at `redis_url`.
+    pub fn cluster(database_urls: HashMap<String, String>, redis_url: &str) -> Backend {
+        Backend {
+            database_urls,
+            redis: Some(RedisBackend {
+                url: redis_url.to_owned(),
+                options: RedisOptions::default(),
+            }),
+        }
+    }
+
+    /// What `ultra serve` reads from its environment: `ULTRA_<SERVICE>_DATABASE_URL` for
+    /// each service that has one, `ULTRA_REDIS_URL` for the bus (unset or empty: the
+    /// in-process bus).
+    pub fn from_env(env: &HashMap<String, String>) -> Backend {
+        let database_urls = SERVICES
+            .iter()
+            .filter_map(|service| {
+                let variable = format!("ULTRA_{}_DATABASE_URL", service.to_ascii_uppercase());
+                let url = env.get(&variable)?.trim();
+                (!url.is_empty()).then(|| ((*service).to_owned(), url.to_owned()))
+            })
+            .collect();
+        Backend {
+            database_urls,
+            redis: redis_url(env).map(|url| RedisBackend {
+                url,
+                options: RedisOptions::default(),
+            }),
+        }
+    }
+
+    /// The event bus this backend selects. The Redis bus does not connect here: services
+    /// start while Redis is down and report NOT_SERVING until it is up.
+    pub fn bus(&self) -> Result<Bus, PlatformError> {
+        match &self.redis {
+            None => Ok(Bus::in_process()),
+            Some(redis) => Ok(Bus::redis(&redis.url, redis.options.clone())?),
+        }
+    }
+}
+
+/// `ULTRA_REDIS_URL` when set and not empty.
+fn redis_url(env: &HashMap<String, String>) -> Option<String> {
+    env.get("ULTRA_REDIS_URL")
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty())
+}
+
+/// The event bus of one process from `ULTRA_REDIS_URL` (what `ultra service NAME` uses):
+/// the Redis bus when set, else the in-process bus, which reaches this process only.
+pub fn bus_from_env(env: &HashMap<String, String>) -> Result<Bus, PlatformError> {
+    match redis_url(env) {
+        None => Ok(Bus::in_process()),
+        Some(url) => Ok(Bus::redis(&url, RedisOptions::default())?),
+    }
 }
 
 /// What to start.
@@ -70,14 +161,18 @@ pub struct PlatformOptions {
     /// `ULTRA_*` settings (usually the process environment); the platform's own wiring
     /// (database URLs, peer URLs) takes precedence, secrets given here win over stored ones.
     pub env: HashMap<String, String>,
+    /// Databases and bus ([`Backend::embedded`] unless chosen).
+    pub backend: Backend,
 }
 
 impl PlatformOptions {
+    /// The embedded backend (SQLite, in-process bus) and no extra settings.
     pub fn new(listen: SocketAddr, data_dir: impl Into<PathBuf>) -> Self {
         PlatformOptions {
             listen,
             data_dir: data_dir.into(),
             env: HashMap::new(),
+            backend: Backend::embedded(),
         }
     }
 }
@@ -94,6 +189,7 @@ pub struct RunningPlatform {
     pub env: HashMap<String, String>,
     shutdown: CancellationToken,
     tasks: JoinSet<(&'static str, Result<(), String>)>,
+    bus: Bus,
 }
 
 /// Binds `127.0.0.1:0` for one service.
@@ -110,11 +206,13 @@ fn sqlite_url(data_dir: &Path, service: &str) -> String {
     )
 }
 
-/// The `ULTRA_*` map of one platform: `base` plus the wiring of this process.
+/// The `ULTRA_*` map of one platform: `base` plus the wiring of this process (database URLs
+/// from `backend`, peer URLs, secrets).
 pub fn platform_env(
     base: &HashMap<String, String>,
     data_dir: &Path,
     urls: &ServiceUrls,
+    backend: &Backend,
 ) -> Result<HashMap<String, String>, PlatformError> {
     let mut env = base.clone();
     let secrets_dir = data_dir.join("secrets");
@@ -135,14 +233,20 @@ pub fn platform_env(
     }
     for service in SERVICES {
         let upper = service.to_ascii_uppercase();
-        env.insert(
-            format!("ULTRA_{upper}_DATABASE_URL"),
-            sqlite_url(data_dir, service),
-        );
+        let database_url = backend
+            .database_urls
+            .get(service)
+            .cloned()
+            .unwrap_or_else(|| sqlite_url(data_dir, service));
+        env.insert(format!("ULTRA_{upper}_DATABASE_URL"), database_url);
         if let Some(url) = urls.get(service) {
             env.insert(format!("ULTRA_{upper}_URL"), url.clone());
         }
     }
+    match &backend.redis {
+        Some(redis) => env.insert("ULTRA_REDIS_URL".to_string(), redis.url.clone()),
+        None => env.remove("ULTRA_REDIS_URL"),
+    };
     env.insert(
         "ULTRA_FILES_STORAGE_DIR".to_string(),
         data_dir.join("objects").display().to_string(),
@@ -219,7 +323,7 @@ impl Platform {
             service_urls.insert(service, format!("http://{addr}"));
             listeners.push((service, listener));
         }
-        let env = platform_env(&options.env, data_dir, &service_urls)?;
+        let env = platform_env(&options.env, data_dir, &service_urls, &options.backend)?;
         let gateway_listener =
             TcpListener::bind(options.listen)
                 .await
@@ -238,7 +342,7 @@ impl Platform {
         };
 
         let shutdown = CancellationToken::new();
-        let bus = Bus::in_process();
+        let bus = options.backend.bus()?;
         let mut tasks = JoinSet::new();
         for (service, listener) in listeners {
             let task = service_task(service, &env, bus.clone(), listener, shutdown.child_token())?;
@@ -249,13 +353,19 @@ impl Platform {
             let outcome = ultra_gateway::serve(gateway, gateway_listener, gateway_shutdown).await;
             ("gateway", outcome.map_err(|error| error.to_string()))
         });
-        tracing::info!(gateway = %gateway_addr, data_dir = %data_dir.display(), "platform started");
+        tracing::info!(
+            gateway = %gateway_addr,
+            data_dir = %data_dir.display(),
+            bus = ?bus,
+            "platform started"
+        );
         Ok(RunningPlatform {
             base_url: format!("{scheme}://{gateway_addr}"),
             service_urls,
             env,
             shutdown,
             tasks,
+            bus,
         })
     }
 }
@@ -327,6 +437,8 @@ impl RunningPlatform {
             tracing::warn!(?grace, "shutdown grace elapsed; aborting what is left");
             self.tasks.abort_all();
         }
+        // After the services: their last outbox passes still publish.
+        self.bus.close();
         errors
     }
 }
@@ -351,5 +463,67 @@ fn stopped_error(outcome: Outcome) -> PlatformError {
             service: "platform",
             message: "a part stopped early".into(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_bus_follows_ultra_redis_url() {
+        assert!(matches!(bus_from_env(&env(&[])), Ok(Bus::InProcess(_))));
+        assert!(matches!(
+            bus_from_env(&env(&[("ULTRA_REDIS_URL", " ")])),
+            Ok(Bus::InProcess(_))
+        ));
+        assert!(matches!(
+            bus_from_env(&env(&[("ULTRA_REDIS_URL", "redis://127.0.0.1:1/")])),
+            Ok(Bus::Redis(_))
+        ));
+        assert!(matches!(
+            bus_from_env(&env(&[("ULTRA_REDIS_URL", "not a url")])),
+            Err(PlatformError::Bus(_))
+        ));
+    }
+
+    #[test]
+    fn the_backend_comes_from_the_environment_and_wires_every_service() {
+        let base = env(&[
+            ("ULTRA_BILLING_DATABASE_URL", "postgres://u@db/billing"),
+            ("ULTRA_USERS_DATABASE_URL", ""),
+            ("ULTRA_REDIS_URL", "redis://cache:6379/0"),
+            ("ULTRA_JWT_SECRET", "a-test-secret-that-is-long-enough-0123"),
+            ("ULTRA_MASTER_KEY", &"ab".repeat(32)),
+        ]);
+        let backend = Backend::from_env(&base);
+        assert_eq!(backend.database_urls.len(), 1, "{backend:?}");
+        assert_eq!(
+            backend.redis.as_ref().map(|redis| redis.url.as_str()),
+            Some("redis://cache:6379/0")
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let wired = platform_env(&base, dir.path(), &ServiceUrls::new(), &backend).expect("env");
+        assert_eq!(
+            wired["ULTRA_BILLING_DATABASE_URL"],
+            "postgres://u@db/billing"
+        );
+        assert_eq!(
+            wired["ULTRA_USERS_DATABASE_URL"],
+            sqlite_url(dir.path(), "users"),
+            "an empty variable means the embedded default"
+        );
+        assert_eq!(wired["ULTRA_REDIS_URL"], "redis://cache:6379/0");
+        let embedded = platform_env(&base, dir.path(), &ServiceUrls::new(), &Backend::embedded())
+            .expect("env");
+        assert!(embedded["ULTRA_BILLING_DATABASE_URL"].starts_with("sqlite://"));
+        assert!(!embedded.contains_key("ULTRA_REDIS_URL"));
     }
 }

@@ -1,25 +1,101 @@
-//! Shared by the `serve_*` tests: the platform on ephemeral ports, a small REST helper, and
-//! the independent reference for `examples/npv10.json`.
+//! Shared by the `serve_*` tests: the platform on ephemeral ports (embedded or on the
+//! cluster backends), a small REST helper, and the independent reference for
+//! `examples/npv10.json`.
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
+use ultra_bus::RedisOptions;
 use ultra_cli::http_client::{self, HttpConnection, HttpResponse, SseEvent};
-use ultra_cli::platform::{Platform, PlatformOptions, RunningPlatform};
+use ultra_cli::platform::{
+    Backend, Platform, PlatformOptions, RedisBackend, RunningPlatform, SERVICES,
+};
+use ultra_proto::v1;
+use ultra_proto::v1::analytics_service_client::AnalyticsServiceClient;
+use ultra_proto::v1::billing_service_client::BillingServiceClient;
+use ultra_testkit::{PostgresServer, RedisServer};
 
-/// Starts the whole platform (gateway on 127.0.0.1:0) in a fresh data directory and waits
-/// until every service answers health.
+/// Starts the whole platform (gateway on 127.0.0.1:0) in a fresh data directory, on SQLite
+/// and the in-process bus, and waits until every service answers health.
 pub async fn start_platform(env: &[(&str, &str)]) -> (RunningPlatform, PathBuf) {
+    start_platform_on(env, Backend::embedded()).await
+}
+
+/// The cluster backends, private to one test: a PostgreSQL server with one database per
+/// service and a Redis server (ultra-testkit; killed on drop).
+pub struct Cluster {
+    pub postgres: PostgresServer,
+    pub redis: RedisServer,
+    /// Database URL by service name.
+    pub database_urls: HashMap<String, String>,
+}
+
+impl Cluster {
+    /// Starts both servers and creates the six databases (blocking: a few seconds).
+    pub fn start() -> Cluster {
+        tokio::task::block_in_place(|| {
+            let postgres = PostgresServer::start().expect("start postgres");
+            let redis = RedisServer::start().expect("start redis-server");
+            let database_urls = SERVICES
+                .iter()
+                .map(|service| {
+                    let url = postgres
+                        .create_database(&format!("ultra_{service}"))
+                        .expect("create database");
+                    ((*service).to_owned(), url)
+                })
+                .collect();
+            Cluster {
+                postgres,
+                redis,
+                database_urls,
+            }
+        })
+    }
+
+    /// Every service on its PostgreSQL database, events on Redis; the bus reconnects
+    /// within half a second of an outage ending (production backs off up to 5 s).
+    pub fn backend(&self) -> Backend {
+        Backend {
+            database_urls: self.database_urls.clone(),
+            redis: Some(RedisBackend {
+                url: self.redis.url(),
+                options: RedisOptions {
+                    block: Duration::from_millis(200),
+                    command_timeout: Duration::from_secs(1),
+                    reconnect_min: Duration::from_millis(50),
+                    reconnect_max: Duration::from_millis(500),
+                    ..RedisOptions::default()
+                },
+            }),
+        }
+    }
+}
+
+/// [`start_platform`] on the given backend.
+pub async fn start_platform_on(
+    env: &[(&str, &str)],
+    backend: Backend,
+) -> (RunningPlatform, PathBuf) {
+    // RUST_LOG=ultra=debug,... shows the services' logs under `--nocapture`.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let unique = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let data_dir =
         std::env::temp_dir().join(format!("ultra-serve-test-{}-{unique}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
     let mut options = PlatformOptions::new(SocketAddr::from(([127, 0, 0, 1], 0)), &data_dir);
+    options.backend = backend;
     for (name, value) in env {
         options
             .env
@@ -37,6 +113,72 @@ pub async fn start_platform(env: &[(&str, &str)]) -> (RunningPlatform, PathBuf) 
         platform.base_url
     );
     (platform, data_dir)
+}
+
+/// An admin of `org_id`, as the gateway would set the caller of a usage query.
+fn admin_of(org_id: &str, user_id: &str) -> Option<v1::Caller> {
+    Some(v1::Caller {
+        org_id: org_id.to_owned(),
+        user_id: user_id.to_owned(),
+        role: v1::Role::Admin as i32,
+    })
+}
+
+/// Billing's usage and analytics' report of `org_id` now (all time), over their gRPC APIs
+/// (the REST API has no usage routes yet).
+pub async fn usage_now(
+    platform: &RunningPlatform,
+    org_id: &str,
+    user_id: &str,
+) -> (v1::Usage, v1::UsageReport) {
+    let mut billing = BillingServiceClient::connect(platform.service_urls["billing"].clone())
+        .await
+        .expect("billing");
+    let mut analytics = AnalyticsServiceClient::connect(platform.service_urls["analytics"].clone())
+        .await
+        .expect("analytics");
+    let usage = billing
+        .get_usage(v1::GetUsageRequest {
+            caller: admin_of(org_id, user_id),
+            from_ms: 0,
+            to_ms: 0,
+        })
+        .await
+        .expect("billing usage")
+        .into_inner();
+    let report = analytics
+        .get_usage_report(v1::UsageReportRequest {
+            caller: admin_of(org_id, user_id),
+            from_ms: 0,
+            to_ms: 0,
+        })
+        .await
+        .expect("analytics report")
+        .into_inner();
+    (usage, report)
+}
+
+/// Waits (up to 30 s) until billing and analytics both count at least `expected`
+/// simulations of `org_id`: the `simulation.completed` event went through the outbox and
+/// the bus to both consumer groups.
+pub async fn metered(
+    platform: &RunningPlatform,
+    org_id: &str,
+    user_id: &str,
+    expected: u64,
+) -> (v1::Usage, v1::UsageReport) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (usage, report) = usage_now(platform, org_id, user_id).await;
+        if usage.simulations >= expected && report.simulations >= expected {
+            return (usage, report);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "usage not metered in time: billing {usage:?}, analytics {report:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// REST calls against the gateway, one connection each.

@@ -1,15 +1,59 @@
-//! The fair-share claim, on a real SQLite file.
+//! The fair-share claim, on real SQLite files, and every scenario again on a real
+//! PostgreSQL server (ultra-testkit): the claim's aggregates and guarded updates are the
+//! queries most likely to differ between the two.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ultra_testkit::PostgresServer;
 
 use super::*;
 
 /// The default fair-share window (ten minutes): every test here fits in it.
 const WINDOW_MS: i64 = 600_000;
 
-async fn open_db() -> (tempfile::TempDir, ultra_store::Db) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let db = ultra_store::open(&url, &MIGRATOR).await.expect("open");
-    (dir, db)
+/// Where a scenario's fresh, migrated databases come from.
+enum Databases {
+    Sqlite(tempfile::TempDir, AtomicU32),
+    Postgres(PostgresServer, AtomicU32),
+}
+
+impl Databases {
+    fn sqlite() -> Databases {
+        Databases::Sqlite(tempfile::tempdir().expect("temp dir"), AtomicU32::new(0))
+    }
+
+    /// A private server (call from a multi-thread runtime: starting it blocks).
+    fn postgres() -> Databases {
+        let server = tokio::task::block_in_place(PostgresServer::start).expect("start postgres");
+        Databases::Postgres(server, AtomicU32::new(0))
+    }
+
+    /// A new empty database with the simulation schema.
+    async fn fresh(&self) -> ultra_store::Db {
+        let url = match self {
+            Databases::Sqlite(dir, counter) => {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                format!("sqlite://{}", dir.path().join(format!("s{n}.db")).display())
+            }
+            Databases::Postgres(server, counter) => {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                tokio::task::block_in_place(|| server.create_database(&format!("s{n}")))
+                    .expect("create database")
+            }
+        };
+        ultra_store::open(&url, &MIGRATOR).await.expect("open")
+    }
+}
+
+/// Every scenario below, each on its own database of one PostgreSQL server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_on_postgres() {
+    let databases = Databases::postgres();
+    fewer_running_first(&databases).await;
+    plan_weights(&databases).await;
+    slot_time_shares(&databases).await;
+    missing_weight(&databases).await;
+    guarded_lifecycle(&databases).await;
 }
 
 fn job(id: &str, org_id: &str, created_at_ms: i64) -> Job {
@@ -42,9 +86,11 @@ fn weighted(id: &str, org_id: &str, created_at_ms: i64, weight: i64) -> Job {
 
 #[tokio::test]
 async fn the_organisation_with_fewer_running_jobs_goes_first() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let db = ultra_store::open(&url, &MIGRATOR).await.expect("open");
+    fewer_running_first(&Databases::sqlite()).await;
+}
+
+async fn fewer_running_first(databases: &Databases) {
+    let db = databases.fresh().await;
     let pool = db.pool();
     let mut conn = pool.acquire().await.expect("connection");
     for (id, org, at) in [("a1", "org-a", 1), ("a2", "org-a", 2), ("b1", "org-b", 3)] {
@@ -137,8 +183,12 @@ async fn drain(pool: &sqlx::AnyPool, slots: usize, length_ms: impl Fn(&str) -> i
 /// slot; fewest running per weight gives it too.)
 #[tokio::test]
 async fn claims_follow_the_plan_weights_on_any_number_of_slots() {
+    plan_weights(&Databases::sqlite()).await;
+}
+
+async fn plan_weights(databases: &Databases) {
     for slots in [1, 2, 3, 4, 8] {
-        let (_dir, db) = open_db().await;
+        let db = databases.fresh().await;
         let pool = db.pool();
         let mut conn = pool.acquire().await.expect("connection");
         let mut created = 0;
@@ -196,7 +246,11 @@ async fn claims_follow_the_plan_weights_on_any_number_of_slots() {
 /// free org's, 3 : 1 of the time is as many enterprise jobs as free ones.
 #[tokio::test]
 async fn shares_are_of_slot_time_whatever_the_job_lengths() {
-    let (_dir, db) = open_db().await;
+    slot_time_shares(&Databases::sqlite()).await;
+}
+
+async fn slot_time_shares(databases: &Databases) {
+    let db = databases.fresh().await;
     let pool = db.pool();
     let mut conn = pool.acquire().await.expect("connection");
     for n in 0..30 {
@@ -232,7 +286,11 @@ async fn shares_are_of_slot_time_whatever_the_job_lengths() {
 /// claims for each of a weight-1 org's when both have used slot time.
 #[tokio::test]
 async fn a_missing_weight_counts_as_one() {
-    let (_dir, db) = open_db().await;
+    missing_weight(&Databases::sqlite()).await;
+}
+
+async fn missing_weight(databases: &Databases) {
+    let db = databases.fresh().await;
     let pool = db.pool();
     let mut conn = pool.acquire().await.expect("connection");
     insert(&mut conn, &weighted("zero", "org-z", 1, 0), "{}")
@@ -264,4 +322,140 @@ async fn a_missing_weight_counts_as_one() {
         .expect("claim")
         .expect("a job");
     assert_eq!((claimed.id.as_str(), claimed.weight), ("zero", 1));
+}
+
+/// The worker-side lifecycle: heartbeat and cancel flag, listing with a keyset cursor,
+/// interruption of orphans, requeue, failure of an interrupted job, and a non-final finish
+/// (a NULL `finished_at_ms` bound as a typed null).
+#[tokio::test]
+async fn the_guarded_lifecycle_holds() {
+    guarded_lifecycle(&Databases::sqlite()).await;
+}
+
+async fn guarded_lifecycle(databases: &Databases) {
+    let db = databases.fresh().await;
+    let pool = db.pool();
+    let mut conn = pool.acquire().await.expect("connection");
+    for (id, at) in [("j1", 1), ("j2", 2), ("j3", 3)] {
+        insert(&mut conn, &job(id, "org-a", at), "{\"ir\": 1}")
+            .await
+            .expect("insert");
+    }
+    drop(conn);
+    assert_eq!(
+        model_of(pool, "j1").await.expect("model").as_deref(),
+        Some("{\"ir\": 1}")
+    );
+
+    // Newest first, two per page, resuming after the last (created_at_ms, id).
+    let first = list(pool, "org-a", None, 2).await.expect("list");
+    let ids: Vec<&str> = first.iter().map(|job| job.id.as_str()).collect();
+    assert_eq!(ids, ["j3", "j2"]);
+    let rest = list(pool, "org-a", Some((2, "j2")), 2).await.expect("list");
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id, "j1");
+    assert!(list(pool, "org-b", None, 2).await.expect("list").is_empty());
+
+    // Claim, heartbeat, cancel request seen by the next heartbeat.
+    let running = claim_next(pool, "here", 10, WINDOW_MS)
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(running.id, "j1");
+    assert_eq!(running.seed, u64::MAX, "all 64 bits of the seed survive");
+    assert_eq!(
+        heartbeat(pool, "j1", "here", 5, 11).await.expect("beat"),
+        Some(false)
+    );
+    assert_eq!(
+        heartbeat(pool, "j1", "elsewhere", 5, 11)
+            .await
+            .expect("beat"),
+        None,
+        "not ours"
+    );
+    request_cancel(pool, "org-a", "j1").await.expect("cancel");
+    assert_eq!(
+        heartbeat(pool, "j1", "here", 6, 12).await.expect("beat"),
+        Some(true)
+    );
+    let stored = get(pool, "org-a", "j1").await.expect("get").expect("row");
+    assert!(stored.cancel_requested);
+    assert_eq!(stored.completed_iterations, 6);
+    assert!(get(pool, "org-b", "j1").await.expect("get").is_none());
+
+    // A non-final outcome keeps finished_at_ms NULL.
+    let mut conn = pool.acquire().await.expect("connection");
+    let interrupted_outcome = Outcome {
+        status: Status::Interrupted,
+        completed_iterations: 6,
+        compute_units: 0.5,
+        error: "",
+    };
+    assert!(
+        finish(&mut conn, "j1", "here", &interrupted_outcome, 13)
+            .await
+            .expect("finish")
+    );
+    drop(conn);
+    let stored = get(pool, "org-a", "j1").await.expect("get").expect("row");
+    assert_eq!(stored.status, Status::Interrupted);
+    assert_eq!(stored.finished_at_ms, None);
+    assert_eq!(stored.compute_units, 0.5);
+    assert!(requeue(pool, "j1").await.expect("requeue"));
+
+    // Orphans: a stale heartbeat and this instance's own jobs are interrupted.
+    let j1 = claim_next(pool, "here", 20, WINDOW_MS)
+        .await
+        .expect("claim")
+        .expect("a job");
+    let j2 = claim_next(pool, "there", 20, WINDOW_MS)
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(
+        interrupt_orphans(pool, Some("here"), 0, &[])
+            .await
+            .expect("orphans"),
+        1
+    );
+    assert_eq!(
+        interrupt_orphans(pool, None, 21, std::slice::from_ref(&j1.id))
+            .await
+            .expect("orphans"),
+        1,
+        "the stale one of the other instance"
+    );
+    let waiting = interrupted(pool).await.expect("interrupted");
+    let mut ids: Vec<&str> = waiting.iter().map(|job| job.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [j1.id.as_str(), j2.id.as_str()]);
+    let mut tx = pool.begin().await.expect("begin");
+    assert!(
+        fail_interrupted(&mut tx, &j2.id, "out of attempts", 30)
+            .await
+            .expect("fail")
+    );
+    tx.commit().await.expect("commit");
+    assert!(model_of(pool, &j2.id).await.expect("model").is_none());
+    let failed = get(pool, "org-a", &j2.id).await.expect("get").expect("row");
+    assert_eq!(
+        (failed.status, failed.finished_at_ms),
+        (Status::Failed, Some(30))
+    );
+
+    // A queued job is cancelled without a runner; a running one at shutdown is interrupted.
+    let mut tx = pool.begin().await.expect("begin");
+    assert!(
+        cancel_idle(&mut tx, "org-a", "j3", 40)
+            .await
+            .expect("cancel")
+    );
+    tx.commit().await.expect("commit");
+    assert!(requeue(pool, &j1.id).await.expect("requeue"));
+    claim_next(pool, "here", 50, WINDOW_MS)
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(interrupt_mine(pool, "here").await.expect("mine"), 1);
 }

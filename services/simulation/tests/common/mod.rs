@@ -1,7 +1,8 @@
 //! A harness for the simulation service: the real results service and the simulation
-//! service on loopback ports, with SQLite files in a temp dir, and a files-service stand-in
-//! that serves compiled models per organisation (the files service's own tests cover
-//! upload; here only `GetCompiledModel` matters).
+//! service on loopback ports, with SQLite files in a temp dir (or databases of a private
+//! PostgreSQL server), and a files-service stand-in that serves compiled models per
+//! organisation (the files service's own tests cover upload; here only `GetCompiledModel`
+//! matters).
 
 #![allow(dead_code)]
 
@@ -18,6 +19,7 @@ use ultra_proto::v1;
 use ultra_proto::v1::files_service_server::{FilesService, FilesServiceServer};
 use ultra_proto::v1::results_service_client::ResultsServiceClient;
 use ultra_proto::v1::simulation_service_client::SimulationServiceClient;
+use ultra_testkit::PostgresServer;
 
 pub const NPV10_IR: &str = include_str!("../../../../examples/npv10.ir.json");
 
@@ -95,7 +97,10 @@ pub struct Platform {
     pub files_url: String,
     pub results_url: String,
     pub results: ResultsServiceClient<Channel>,
+    database_url: String,
     peers_shutdown: CancellationToken,
+    /// The server behind `database_url` when on PostgreSQL (dropped, i.e. killed, last).
+    postgres: Option<PostgresServer>,
 }
 
 /// A running simulation service.
@@ -112,15 +117,36 @@ async fn listener() -> (TcpListener, String) {
 }
 
 impl Platform {
+    /// Both services on SQLite files in a temp dir.
     pub async fn start() -> Platform {
         let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+        let (simulation_url, results_url) = (sqlite("simulation.db"), sqlite("results.db"));
+        Platform::start_with(dir, simulation_url, results_url, None).await
+    }
+
+    /// Both services on their own database of a private PostgreSQL server.
+    pub async fn start_on_postgres() -> Platform {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (server, simulation_url, results_url) = tokio::task::block_in_place(|| {
+            let server = PostgresServer::start().expect("start postgres");
+            let simulation = server.create_database("simulation").expect("database");
+            let results = server.create_database("results").expect("database");
+            (server, simulation, results)
+        });
+        Platform::start_with(dir, simulation_url, results_url, Some(server)).await
+    }
+
+    async fn start_with(
+        dir: tempfile::TempDir,
+        database_url: String,
+        results_database_url: String,
+        postgres: Option<PostgresServer>,
+    ) -> Platform {
         let bus = ultra_bus::Bus::in_process();
         let peers_shutdown = CancellationToken::new();
         let (results_listener, results_url) = listener().await;
-        let results_config = ultra_results::Config::new(&format!(
-            "sqlite://{}",
-            dir.path().join("results.db").display()
-        ));
+        let results_config = ultra_results::Config::new(&results_database_url);
         tokio::spawn(ultra_results::serve(
             results_config,
             bus.clone(),
@@ -145,15 +171,14 @@ impl Platform {
             files_url,
             results_url,
             results,
+            database_url,
             peers_shutdown,
+            postgres,
         }
     }
 
     pub fn database_url(&self) -> String {
-        format!(
-            "sqlite://{}",
-            self.dir.path().join("simulation.db").display()
-        )
+        self.database_url.clone()
     }
 
     pub fn config(&self) -> ultra_simulation::Config {
