@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ultra_auth::{PLAN_LIMITS_ENV, PlanLimitsTable};
+
 /// A variable that is missing or malformed, named so the operator can fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -65,6 +67,12 @@ pub struct Config {
     /// `ULTRA_TLS_CERT` and `ULTRA_TLS_KEY` (both or neither): HTTPS with rustls; plain
     /// HTTP when unset.
     pub tls: Option<TlsFiles>,
+    /// The plans' limits: the compiled-in table with the overrides of `ULTRA_PLAN_LIMITS`
+    /// (JSON by tier). The gateway uses each tier's request rate and burst.
+    pub plan_limits: PlanLimitsTable,
+    /// `ULTRA_RATE_LIMIT`: `on` (default) limits each organisation's requests to its plan's
+    /// rate; `off` leaves that to something in front (an API gateway that already does it).
+    pub rate_limit: bool,
 }
 
 /// PEM files of the gateway's HTTPS certificate: the chain (leaf first) and its private
@@ -128,6 +136,27 @@ impl Config {
             });
         }
         let timeout_ms: u64 = parsed(env, "ULTRA_REQUEST_TIMEOUT_MS", 30_000)?;
+        let plan_limits = PlanLimitsTable::from_overrides(
+            env.get(PLAN_LIMITS_ENV).map(String::as_str),
+        )
+        .map_err(|error| ConfigError::Invalid {
+            name: PLAN_LIMITS_ENV,
+            reason: error.to_string(),
+        })?;
+        let rate_limit = match env
+            .get("ULTRA_RATE_LIMIT")
+            .map(|value| value.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("" | "on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "ULTRA_RATE_LIMIT",
+                    reason: format!("expected `on` or `off`, got {other:?}"),
+                });
+            }
+        };
         Ok(Config {
             listen: parsed(
                 env,
@@ -157,6 +186,8 @@ impl Config {
             request_timeout: Duration::from_millis(timeout_ms),
             cors_origins: env.get("ULTRA_CORS_ORIGINS").cloned().unwrap_or_default(),
             tls,
+            plan_limits,
+            rate_limit,
         })
     }
 }

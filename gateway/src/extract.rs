@@ -73,6 +73,8 @@ fn query_rejection(rejection: QueryRejection) -> ApiError {
 }
 
 /// The verified caller of a request, and its organisation's plan tier from the same token.
+/// Extracting it also takes one request from the organisation's rate-limit bucket (429
+/// `quota-exceeded` when empty).
 pub struct Authenticated(pub Caller, pub PlanTier);
 
 impl Authenticated {
@@ -109,6 +111,11 @@ where
             .filter(|token| !token.is_empty())
             .ok_or_else(|| ApiError::InvalidToken("expected `Bearer <token>`".into()))?;
         let (caller, plan_tier) = app.tokens.verify(token).map_err(ApiError::InvalidToken)?;
+        // Here, and not in a layer, because only here is the organisation known without
+        // verifying the token twice; every authenticated route takes this extractor.
+        if let Some(limits) = &app.rate_limits {
+            limits.check(&caller.org_id, plan_tier).await?;
+        }
         Ok(Authenticated(caller, plan_tier))
     }
 }

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod tls;
@@ -48,17 +49,41 @@ pub struct AppState {
     pub tokens: Arc<auth::Verifier>,
     pub max_upload_bytes: usize,
     pub request_timeout: Duration,
+    /// Per-organisation request limits by plan; `None` when `ULTRA_RATE_LIMIT=off`.
+    pub rate_limits: Option<Arc<rate_limit::OrgRateLimits>>,
     /// Cancelled at shutdown: ends SSE streams so the server can drain.
     pub shutdown: CancellationToken,
 }
 
-/// The gateway's router for `config`, with lazily connected upstreams.
+/// The gateway's router for `config`, with lazily connected upstreams and per-organisation
+/// rate limits held in this process's memory.
 pub fn app(config: &Config, shutdown: CancellationToken) -> Result<axum::Router, Error> {
+    app_with_limiter(
+        config,
+        shutdown,
+        Arc::new(rate_limit::MemoryRateLimiter::new()),
+    )
+}
+
+/// [`app`] with the given rate limiter: the seam for buckets shared by several gateway
+/// replicas (Redis), which the in-memory one cannot be.
+pub fn app_with_limiter(
+    config: &Config,
+    shutdown: CancellationToken,
+    limiter: Arc<dyn rate_limit::RateLimiter>,
+) -> Result<axum::Router, Error> {
+    let rate_limits = config.rate_limit.then(|| {
+        Arc::new(rate_limit::OrgRateLimits::new(
+            limiter,
+            config.plan_limits.clone(),
+        ))
+    });
     let state = AppState {
         upstreams: Arc::new(Upstreams::connect_lazy(&config.upstreams)?),
         tokens: Arc::new(auth::Verifier::new(&config.jwt)?),
         max_upload_bytes: config.max_upload_bytes,
         request_timeout: config.request_timeout,
+        rate_limits,
         shutdown,
     };
     Ok(routes::router(

@@ -144,7 +144,8 @@ pub async fn cors(
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("x-request-id"),
+        // Retry-After is not CORS-safelisted: without this a console could not read it.
+        HeaderValue::from_static("x-request-id, retry-after"),
     );
     headers.append(header::VARY, HeaderValue::from_static("origin"));
     response

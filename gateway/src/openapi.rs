@@ -1,6 +1,10 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations
 //! and served at `/openapi.json`.
 
+use utoipa::openapi::content::Content;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{Object, Ref, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -18,7 +22,7 @@ use crate::routes::{auth, health, models, simulations};
         simulations::events, simulations::cancel, simulations::results,
     ),
     components(schemas(crate::problem::Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &RateLimited),
 )]
 pub struct ApiDoc;
 
@@ -36,6 +40,50 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Adds the rate limit's 429 (with `Retry-After`) to every operation that needs a bearer
+/// token: the limit applies to all of them, so it is declared in one place rather than on
+/// each handler, where one would be forgotten.
+struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let response = ResponseBuilder::new()
+            .description(
+                "`quota-exceeded`: the organisation's plan request rate is spent; retry after \
+                 `Retry-After` seconds",
+            )
+            .header(
+                "Retry-After",
+                Header::builder()
+                    .schema(Object::with_type(Type::Integer))
+                    .description(Some("whole seconds until a request is served again"))
+                    .build(),
+            )
+            .content(
+                crate::problem::PROBLEM_CONTENT_TYPE,
+                Content::new(Some(Ref::from_schema_name("Problem"))),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    operation
+                        .responses
+                        .responses
+                        .insert("429".into(), response.clone().into());
+                }
+            }
+        }
     }
 }
 

@@ -41,6 +41,15 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("request timed out")]
     Timeout,
+    /// The organisation spent its plan's request bucket: 429 `quota-exceeded` with a
+    /// `Retry-After` of `retry_after_seconds`, after which a request is served.
+    #[error("rate limit of the {tier} plan exceeded; retry after {retry_after_seconds} s")]
+    RateLimited {
+        tier: ultra_auth::PlanTier,
+        per_minute: u32,
+        burst: u32,
+        retry_after_seconds: u64,
+    },
     /// The files service rejected the model itself (INVALID_ARGUMENT on upload): 422 with
     /// the cells at fault in `detail`, unlike a malformed request (400).
     #[error("invalid model: {}", .0.message())]
@@ -91,6 +100,11 @@ const INTERNAL: Kind = Kind(
     "Internal error",
 );
 const TIMEOUT: Kind = Kind(StatusCode::GATEWAY_TIMEOUT, "timeout", "Timed out");
+const QUOTA_EXCEEDED: Kind = Kind(
+    StatusCode::TOO_MANY_REQUESTS,
+    "quota-exceeded",
+    "Quota exceeded",
+);
 
 /// The one mapping from a gRPC code to a problem kind. Exhaustive: a new code forces a
 /// decision here.
@@ -100,11 +114,7 @@ fn kind_of_code(code: Code) -> Kind {
         Code::InvalidArgument | Code::OutOfRange => INVALID_ARGUMENT,
         Code::Unauthenticated => UNAUTHENTICATED,
         Code::PermissionDenied => Kind(StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
-        Code::ResourceExhausted => Kind(
-            StatusCode::TOO_MANY_REQUESTS,
-            "quota-exceeded",
-            "Quota exceeded",
-        ),
+        Code::ResourceExhausted => QUOTA_EXCEEDED,
         Code::AlreadyExists | Code::Aborted => CONFLICT,
         Code::FailedPrecondition => Kind(
             StatusCode::CONFLICT,
@@ -174,6 +184,18 @@ impl ApiError {
                 "this route does not accept this method".into(),
             ),
             ApiError::Timeout => (TIMEOUT, "the request took too long".into()),
+            ApiError::RateLimited {
+                tier,
+                per_minute,
+                burst,
+                retry_after_seconds,
+            } => (
+                QUOTA_EXCEEDED,
+                format!(
+                    "your organisation's {tier} plan allows {per_minute} API requests per \
+                     minute (bursts of up to {burst}); retry after {retry_after_seconds} s"
+                ),
+            ),
             ApiError::InvalidModel(status) => (
                 Kind(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -213,6 +235,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::RateLimited {
+                retry_after_seconds,
+                ..
+            } => Some(HeaderValue::from(*retry_after_seconds)),
+            _ => None,
+        };
         let problem = self.problem();
         let status =
             StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -226,6 +255,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(retry_after) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after);
         }
         response
     }

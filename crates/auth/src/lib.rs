@@ -1,13 +1,15 @@
 //! Authentication and authorisation primitives shared by the users service (which issues
 //! credentials) and the gateway (which checks them): argon2id password hashes, HS256 JWT
 //! access tokens (carrying the organisation's plan tier), opaque rotating refresh tokens,
-//! and the role → permission table of DESIGN.md.
+//! the role → permission table of DESIGN.md, and the limits of each plan tier.
 
+mod limits;
 mod password;
 mod plan;
 mod roles;
 mod token;
 
+pub use limits::{PLAN_LIMITS_ENV, PlanLimits, PlanLimitsError, PlanLimitsTable};
 pub use password::{hash_password, verify_password, verify_password_against_dummy};
 pub use plan::PlanTier;
 pub use roles::{Permission, Role, allows};

@@ -96,6 +96,12 @@ pub async fn start_platform_on(
     let _ = std::fs::remove_dir_all(&data_dir);
     let mut options = PlatformOptions::new(SocketAddr::from(([127, 0, 0, 1], 0)), &data_dir);
     options.backend = backend;
+    // These tests poll progress fast from one free organisation: raise its API rate (the
+    // limiter stays on the path; `gateway/tests/rate_limit.rs` tests the limits themselves).
+    options.env.insert(
+        "ULTRA_PLAN_LIMITS".to_string(),
+        r#"{"free": {"api_requests_per_minute": 1000000}}"#.to_string(),
+    );
     for (name, value) in env {
         options
             .env
