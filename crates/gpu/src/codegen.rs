@@ -812,8 +812,9 @@ struct Params {
     seed_lo: u32,
     seed_hi: u32,
     stride_x: u32,
-    keep_stride: u32,
-    kept: u32,
+    // Unused: pads the struct to 32 bytes.
+    reserved0: u32,
+    reserved1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -519,7 +519,7 @@ fn submit(
         (spec.seed >> 32) as u32,
         (groups_x * u64::from(WORKGROUP_SIZE)) as u32,
         0,
-        kept as u32,
+        0,
     ];
     device
         .queue
