@@ -88,13 +88,10 @@ fn quantile_table(base: u32, count: u32, k_min: f32, anchor: f32, scale: f32, u:
     return tables[o + 1u] + h;
 }
 
-// Discrete table: `count` values, then their CDF steps, then their survival steps. The
-// smallest value whose CDF reaches u (u <= 1/2) or whose survival is at most v (u > 1/2),
-// as the CPU searches.
-fn step_table(base: u32, count: u32, u: f32, v: f32) -> f32 {
-    if (is_nan(u) || is_nan(v)) {
-        return nan();
-    }
+// The first of `count` steps whose CDF (at `cdf`) reaches u when u <= 1/2, or whose
+// survival (at `survival`) is at most v otherwise: the search on the accurate tail that
+// discrete and piecewise tables share.
+fn first_step(cdf: u32, survival: u32, count: u32, u: f32, v: f32) -> u32 {
     var lo = 0u;
     var hi = count - 1u;
     let lower = u <= 0.5;
@@ -102,9 +99,9 @@ fn step_table(base: u32, count: u32, u: f32, v: f32) -> f32 {
         let mid = (lo + hi) / 2u;
         var found: bool;
         if (lower) {
-            found = tables[base + count + mid] >= u;
+            found = tables[cdf + mid] >= u;
         } else {
-            found = tables[base + 2u * count + mid] <= v;
+            found = tables[survival + mid] <= v;
         }
         if (found) {
             hi = mid;
@@ -112,7 +109,17 @@ fn step_table(base: u32, count: u32, u: f32, v: f32) -> f32 {
             lo = mid + 1u;
         }
     }
-    return tables[base + lo];
+    return lo;
+}
+
+// Discrete table: `count` values, then their CDF steps, then their survival steps. The
+// smallest value whose CDF reaches u (u <= 1/2) or whose survival is at most v (u > 1/2),
+// as the CPU searches.
+fn step_table(base: u32, count: u32, u: f32, v: f32) -> f32 {
+    if (is_nan(u) || is_nan(v)) {
+        return nan();
+    }
+    return tables[base + first_step(base + count, base + 2u * count, count, u, v)];
 }
 
 // The distance from a segment end at which a linear density starting at f0 with `slope`
@@ -129,23 +136,8 @@ fn piecewise_table(base: u32, count: u32, u: f32, v: f32) -> f32 {
     if (is_nan(u) || is_nan(v)) {
         return nan();
     }
-    var lo = 0u;
-    var hi = count - 1u;
     let lower = u <= 0.5;
-    while (lo < hi) {
-        let mid = (lo + hi) / 2u;
-        var found: bool;
-        if (lower) {
-            found = tables[base + 3u * count + mid] >= u;
-        } else {
-            found = tables[base + 4u * count + mid] <= v;
-        }
-        if (found) {
-            hi = mid;
-        } else {
-            lo = mid + 1u;
-        }
-    }
+    let lo = first_step(base + 3u * count, base + 4u * count, count, u, v);
     let a = tables[base + lo];
     let b = tables[base + count + lo];
     let slope = tables[base + 7u * count + lo];
