@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use prost::Message;
 
-const FILES: [&str; 8] = [
+const FILES: [&str; 11] = [
     "ultra/v1/common.proto",
     "ultra/v1/events.proto",
     "ultra/v1/users.proto",
@@ -14,6 +14,9 @@ const FILES: [&str; 8] = [
     "ultra/v1/results.proto",
     "ultra/v1/billing.proto",
     "ultra/v1/analytics.proto",
+    "ultra/v1/privacy.proto",
+    "ultra/v1/sso.proto",
+    "ultra/v1/organizations.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

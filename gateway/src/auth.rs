@@ -1,11 +1,12 @@
-//! Local verification of access tokens (HS256, with the users service's secret, issuer and
-//! audience) and role checks, both from `ultra-auth`. The [`Caller`] handed to services, and
+//! Local verification of access tokens (HS256 only, with the users service's secret, issuer
+//! and audience; the token's `kid` picks the current or a previous secret, and an unknown
+//! `kid` is refused) and role checks, both from `ultra-auth`. The [`Caller`] handed to services, and
 //! the plan tier passed with a submitted simulation, are built from the verified claims only.
 
 use std::time::Duration;
 
 pub use ultra_auth::Permission;
-use ultra_auth::{AuthError, Role, TokenIssuer};
+use ultra_auth::{AuthError, Principal, Role, TokenIssuer};
 use ultra_proto::v1::{Caller, PlanTier};
 
 use crate::config::JwtConfig;
@@ -20,7 +21,8 @@ impl Verifier {
             jwt.issuer.clone(),
             jwt.audience.clone(),
             Duration::from_secs(900),
-        )?;
+        )?
+        .with_previous_secrets(&jwt.previous_secrets)?;
         Ok(Verifier(issuer))
     }
 
@@ -39,6 +41,27 @@ impl Verifier {
         };
         Ok((caller, plan_tier))
     }
+}
+
+/// The principal of a member acting with the role of their access token.
+pub use ultra_rpc::principal_of;
+
+/// The [`Caller`] handed to services for `principal`: an API key acts as its creator, with
+/// no role (its power is its scopes, which travel in the signed caller metadata only).
+pub fn caller_of(principal: &Principal) -> Caller {
+    Caller {
+        org_id: principal.org_id.clone(),
+        user_id: principal.user_id.clone(),
+        role: principal
+            .role
+            .map_or(ultra_proto::v1::Role::Unspecified, Role::to_proto) as i32,
+    }
+}
+
+/// Whether `principal` (a role's permissions, or an API key's scopes) grants `permission`
+/// in its own organisation: the one permission check of the REST API.
+pub fn principal_allows(principal: &Principal, permission: Permission) -> bool {
+    principal.allows(permission)
 }
 
 /// Whether the caller's role (a proto `Role`) grants `permission` in its own org.
@@ -65,6 +88,7 @@ mod tests {
     fn the_plan_tier_comes_from_the_token() {
         let jwt = JwtConfig {
             secret: SECRET.to_vec(),
+            previous_secrets: Vec::new(),
             issuer: "ultra".into(),
             audience: "ultra-api".into(),
         };

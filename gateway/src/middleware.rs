@@ -1,5 +1,5 @@
-//! Cross-cutting layers: per-request timeout, CORS, and turning the router's own bare
-//! error responses (405, body-limit 413) into problem documents.
+//! Cross-cutting layers: per-request timeout, CORS, security headers, and turning the
+//! router's own bare error responses (405, body-limit 413) into problem documents.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,5 +148,42 @@ pub async fn cors(
         HeaderValue::from_static("x-request-id, retry-after"),
     );
     headers.append(header::VARY, HeaderValue::from_static("origin"));
+    response
+}
+
+/// `Strict-Transport-Security` when the gateway serves HTTPS itself: two years, subdomains
+/// included (browsers ignore it over plain HTTP, where it is therefore not sent).
+const HSTS: &str = "max-age=63072000; includeSubDomains";
+/// The API serves JSON, never documents: nothing may load, and nothing may frame it.
+const CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Middleware (outermost): security headers on every response, errors and preflights
+/// included. `Cache-Control: no-store` unless the handler chose a policy (SSE streams say
+/// `no-cache`): API answers carry tenant data that no shared cache should keep.
+pub async fn security_headers(State(hsts): State<bool>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     response
 }

@@ -8,7 +8,7 @@ use utoipa::openapi::schema::{Object, Ref, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, health, models, simulations};
+use crate::routes::{api_keys, audit, auth, health, models, orgs, privacy, simulations, sso};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,10 +16,15 @@ use crate::routes::{auth, health, models, simulations};
         Errors are RFC 9457 application/problem+json with a stable `type`."),
     paths(
         health::healthz, health::readyz,
-        auth::register, auth::token, auth::refresh, auth::me,
+        auth::register, auth::token, auth::refresh, auth::logout, auth::me,
         models::upload, models::list, models::get, models::delete,
         simulations::submit, simulations::list, simulations::get, simulations::progress,
         simulations::events, simulations::cancel, simulations::results,
+        privacy::export, privacy::delete_me, privacy::delete_org, privacy::erasure,
+        sso::configure, sso::start, sso::callback,
+        audit::list, audit::verify,
+        orgs::list_members, orgs::add_member, orgs::update_member, orgs::remove_member,
+        orgs::accept_invite, api_keys::create, api_keys::list, api_keys::revoke,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth, &RateLimited),
@@ -37,6 +42,10 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(
+                        "An access token (JWT) from /v1/auth/token, or an API key \
+                         (`ultra_...`) from /v1/api-keys, which acts with its scopes only",
+                    ))
                     .build(),
             ),
         );

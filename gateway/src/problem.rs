@@ -27,6 +27,9 @@ pub enum ApiError {
     InvalidToken(String),
     #[error("role lacks permission {0}")]
     Forbidden(&'static str),
+    /// An API key whose scopes do not include the permission.
+    #[error("API key lacks scope {0}")]
+    ForbiddenScope(&'static str),
     #[error("body is not valid JSON: {0}")]
     MalformedJson(String),
     #[error("invalid request: {0}")]
@@ -50,6 +53,10 @@ pub enum ApiError {
         burst: u32,
         retry_after_seconds: u64,
     },
+    /// Too many failed logins for the account or the client address (the users service's
+    /// lockout): 429 `too-many-login-attempts` with a `Retry-After`.
+    #[error("too many failed logins; retry after {retry_after_seconds} s")]
+    LoginThrottled { retry_after_seconds: u64 },
     /// The files service rejected the model itself (INVALID_ARGUMENT on upload): 422 with
     /// the cells at fault in `detail`, unlike a malformed request (400).
     #[error("invalid model: {}", .0.message())]
@@ -132,7 +139,49 @@ fn kind_of_code(code: Code) -> Kind {
     }
 }
 
+/// [`kind_of_code`], except where the service named a finer problem type in the status's
+/// metadata ([`ultra_rpc::PROBLEM_METADATA`]).
+fn kind_of_status(status: &tonic::Status) -> Kind {
+    let named = status
+        .metadata()
+        .get(ultra_rpc::PROBLEM_METADATA)
+        .and_then(|value| value.to_str().ok());
+    match named {
+        Some(ultra_rpc::PLAN_LIMIT_PROBLEM) => {
+            let status_code = if status.code() == Code::ResourceExhausted {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            Kind(
+                status_code,
+                ultra_rpc::PLAN_LIMIT_PROBLEM,
+                "Plan limit exceeded",
+            )
+        }
+        _ => kind_of_code(status.code()),
+    }
+}
+
 impl ApiError {
+    /// Maps a status from the users service's login: its lockout (RESOURCE_EXHAUSTED with
+    /// `retry-after` metadata) is 429 `too-many-login-attempts`.
+    pub fn from_login(status: tonic::Status) -> Self {
+        if status.code() != Code::ResourceExhausted {
+            return ApiError::Upstream(status);
+        }
+        let retry_after_seconds = status
+            .metadata()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or(1)
+            .max(1);
+        ApiError::LoginThrottled {
+            retry_after_seconds,
+        }
+    }
+
     /// Maps a status from the files service's upload: a rejected model is 422.
     pub fn from_upload(status: tonic::Status) -> Self {
         if status.code() == Code::InvalidArgument {
@@ -152,6 +201,10 @@ impl ApiError {
             ApiError::Forbidden(permission) => (
                 Kind(StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
                 format!("your role lacks the permission {permission}"),
+            ),
+            ApiError::ForbiddenScope(permission) => (
+                Kind(StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+                format!("this API key is not scoped for {permission}"),
             ),
             ApiError::MalformedJson(reason) => (
                 Kind(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON"),
@@ -196,6 +249,19 @@ impl ApiError {
                      minute (bursts of up to {burst}); retry after {retry_after_seconds} s"
                 ),
             ),
+            ApiError::LoginThrottled {
+                retry_after_seconds,
+            } => (
+                Kind(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-login-attempts",
+                    "Too many failed logins",
+                ),
+                format!(
+                    "too many failed logins for this account or address; retry after \
+                     {retry_after_seconds} s"
+                ),
+            ),
             ApiError::InvalidModel(status) => (
                 Kind(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -205,7 +271,7 @@ impl ApiError {
                 status.message().to_string(),
             ),
             ApiError::Upstream(status) => {
-                let kind = kind_of_code(status.code());
+                let kind = kind_of_status(status);
                 // Internal details of a failing service stay in the logs.
                 let detail = if kind.0.is_server_error() {
                     tracing::warn!(code = ?status.code(), message = status.message(), "upstream error");
@@ -239,6 +305,9 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited {
                 retry_after_seconds,
                 ..
+            }
+            | ApiError::LoginThrottled {
+                retry_after_seconds,
             } => Some(HeaderValue::from(*retry_after_seconds)),
             _ => None,
         };

@@ -1,12 +1,15 @@
 //! Request ids: taken from `x-request-id` when the client sends a sane one, generated
 //! (UUIDv7) otherwise, echoed on the response, recorded on the request's tracing span and
-//! written into every problem document.
+//! written into every problem document. Likewise the W3C trace context (`traceparent`):
+//! continued from the client's or started here, scoped over the request so that gRPC calls
+//! and events carry it, and returned on the response.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
+use ultra_telemetry::{TRACEPARENT, TraceContext};
 
 /// The header that carries the request id, both ways.
 pub const HEADER: &str = "x-request-id";
@@ -52,15 +55,23 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
     };
     let header_value = HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid"));
     request.headers_mut().insert(HEADER, header_value.clone());
+    // The client's trace when it sent a valid `traceparent`, else a new one: every gRPC call
+    // and event this request causes carries it on.
+    let trace = request
+        .headers()
+        .get(TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(TraceContext::parse)
+        .map_or_else(TraceContext::new_root, |client| client.child());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
+        trace_id = %trace.trace_id(),
         method = %request.method(),
         path = %context.path,
     );
     let started = std::time::Instant::now();
-    let mut response = CONTEXT
-        .scope(context, next.run(request))
+    let mut response = ultra_telemetry::scope(trace, CONTEXT.scope(context, next.run(request)))
         .instrument(span.clone())
         .await;
     // Debug, not info: one line per request costs more than the progress poll itself.
@@ -72,5 +83,8 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
         );
     });
     response.headers_mut().insert(HEADER, header_value);
+    if let Ok(traceparent) = HeaderValue::from_str(&trace.to_string()) {
+        response.headers_mut().insert(TRACEPARENT, traceparent);
+    }
     response
 }

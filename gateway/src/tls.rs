@@ -77,7 +77,12 @@ pub async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
+        // The peer address, as `into_make_service_with_connect_info` gives it over plain HTTP.
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         let watcher = graceful.watcher();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {

@@ -7,9 +7,12 @@ use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use ultra_proto::v1::erasure_service_client::ErasureServiceClient;
 use ultra_proto::v1::files_service_client::FilesServiceClient;
+use ultra_proto::v1::organizations_service_client::OrganizationsServiceClient;
 use ultra_proto::v1::results_service_client::ResultsServiceClient;
 use ultra_proto::v1::simulation_service_client::SimulationServiceClient;
+use ultra_proto::v1::sso_service_client::SsoServiceClient;
 use ultra_proto::v1::users_service_client::UsersServiceClient;
 
 use crate::config::UpstreamUrls;
@@ -30,6 +33,12 @@ pub struct Upstreams {
     pub files: FilesServiceClient<Channel>,
     pub simulation: SimulationServiceClient<Channel>,
     pub results: ResultsServiceClient<Channel>,
+    /// Members and API keys, served by the users service.
+    pub orgs: OrganizationsServiceClient<Channel>,
+    /// GDPR erasures, served by the users service.
+    pub erasure: ErasureServiceClient<Channel>,
+    /// OIDC single sign-on, served by the users service.
+    pub sso: SsoServiceClient<Channel>,
     /// Every upstream, including those the REST API does not call yet (billing,
     /// analytics), for readiness.
     pub all: Vec<NamedChannel>,
@@ -68,6 +77,9 @@ impl Upstreams {
             },
         ];
         Ok(Upstreams {
+            orgs: OrganizationsServiceClient::new(users.clone()),
+            erasure: ErasureServiceClient::new(users.clone()),
+            sso: SsoServiceClient::new(users.clone()),
             users: UsersServiceClient::new(users),
             files: FilesServiceClient::new(files),
             simulation: SimulationServiceClient::new(simulation),

@@ -135,10 +135,8 @@ async fn health_is_up_and_readiness_reports_unreachable_upstreams() {
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
     assert_problem(&send(get("/v1/nothing-here", None)).await, 404, "not-found");
-    let delete_me = Request::delete("/v1/me")
-        .body(Body::empty())
-        .expect("request");
-    let answer = send(delete_me).await;
+    let put_me = Request::put("/v1/me").body(Body::empty()).expect("request");
+    let answer = send(put_me).await;
     assert_problem(&answer, 405, "method-not-allowed");
     assert!(answer.1.contains_key(header::ALLOW));
 }
@@ -274,6 +272,44 @@ async fn request_ids_are_echoed_or_generated() {
         .and_then(|v| v.to_str().ok())
         .expect("generated");
     assert_eq!(body["request_id"], generated);
+}
+
+#[tokio::test]
+async fn the_trace_context_is_continued_or_started() {
+    let client = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let traceparent = |headers: &axum::http::HeaderMap| {
+        headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(ultra_telemetry::TraceContext::parse)
+            .expect("a valid traceparent on the response")
+    };
+    let request = Request::get("/healthz")
+        .header("traceparent", client)
+        .body(Body::empty())
+        .expect("request");
+    let (_, headers, _) = send(request).await;
+    let answered = traceparent(&headers);
+    // The client's trace, with the gateway's own span in it.
+    assert_eq!(answered.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_ne!(answered.to_string(), client);
+
+    // A malformed one is ignored (a new trace starts), as is none at all.
+    let request = Request::get("/healthz")
+        .header("traceparent", "00-XYZ-00f067aa0ba902b7-01")
+        .body(Body::empty())
+        .expect("request");
+    let (_, headers, _) = send(request).await;
+    assert_ne!(
+        traceparent(&headers).trace_id(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    let (_, first, _) = send(get("/healthz", None)).await;
+    let (_, second, _) = send(get("/healthz", None)).await;
+    assert_ne!(
+        traceparent(&first).trace_id(),
+        traceparent(&second).trace_id()
+    );
 }
 
 #[tokio::test]

@@ -70,6 +70,27 @@ impl UsersService for FakeUsers {
             org_plan_tier: v1::PlanTier::Free as i32,
         }))
     }
+
+    async fn append_audit(
+        &self,
+        _: tonic::Request<v1::AppendAuditRequest>,
+    ) -> Result<tonic::Response<v1::AppendAuditResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("fake"))
+    }
+
+    async fn list_audit(
+        &self,
+        _: tonic::Request<v1::ListAuditRequest>,
+    ) -> Result<tonic::Response<v1::ListAuditResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("fake"))
+    }
+
+    async fn verify_audit(
+        &self,
+        _: tonic::Request<v1::VerifyAuditRequest>,
+    ) -> Result<tonic::Response<v1::VerifyAuditResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("fake"))
+    }
 }
 
 /// Serves [`FakeUsers`] on an ephemeral loopback port; returns its URL.
@@ -305,7 +326,15 @@ async fn the_openapi_document_declares_the_429() {
     let limited = &document["paths"]["/v1/simulations/{id}/progress"]["get"]["responses"]["429"];
     assert!(limited["headers"]["Retry-After"].is_object(), "{limited}");
     // Routes without a token are not limited, and say so by not declaring it.
-    assert!(document["paths"]["/v1/auth/token"]["post"]["responses"]["429"].is_null());
+    assert!(document["paths"]["/v1/auth/register"]["post"]["responses"]["429"].is_null());
+    // Login's 429 is the lockout after failed logins, not the plan's rate.
+    let login = &document["paths"]["/v1/auth/token"]["post"]["responses"]["429"];
+    assert!(
+        login["description"]
+            .as_str()
+            .is_some_and(|text| text.contains("too-many-login-attempts")),
+        "{login}"
+    );
 }
 
 #[test]

@@ -153,6 +153,9 @@ export ULTRA_JWT_SECRET
 ULTRA_JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 export ULTRA_MASTER_KEY
 ULTRA_MASTER_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+# Signs the caller metadata of every gRPC request; `ultra service` refuses to start without it.
+export ULTRA_SERVICE_SECRET
+ULTRA_SERVICE_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 for service in "${SERVICES[@]}"; do
     upper=${service^^}
     export "ULTRA_${upper}_URL=http://127.0.0.1:${PORT[$service]}"

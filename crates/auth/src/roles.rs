@@ -1,6 +1,7 @@
 //! Roles and permissions (DESIGN.md, Tenancy): admin can do everything; viewer reads; analyst
 //! also runs simulations, uploads files and exports results; power_user also deletes,
-//! downloads and sees analytics. Billing stays with admins.
+//! downloads and sees analytics. Billing and managing the organisation (its members and API
+//! keys: `organization.manage`) stay with admins.
 
 use std::fmt;
 use std::str::FromStr;
@@ -32,6 +33,9 @@ pub enum Permission {
     OrganizationView,
     OrganizationAnalytics,
     OrganizationBilling,
+    /// Invite, re-role and remove members; create, list and revoke API keys. Admins only,
+    /// and never an API key scope (a leaked key must not mint keys or members).
+    OrganizationManage,
 }
 
 /// Whether `role` grants `permission`.
@@ -53,7 +57,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::SimulationCreate,
         Permission::SimulationRead,
         Permission::SimulationDelete,
@@ -64,6 +68,7 @@ impl Permission {
         Permission::OrganizationView,
         Permission::OrganizationAnalytics,
         Permission::OrganizationBilling,
+        Permission::OrganizationManage,
     ];
 
     /// The name used in DESIGN.md and error messages, e.g. `"simulation.create"`.
@@ -79,6 +84,7 @@ impl Permission {
             Permission::OrganizationView => "organization.view",
             Permission::OrganizationAnalytics => "organization.analytics",
             Permission::OrganizationBilling => "organization.billing",
+            Permission::OrganizationManage => "organization.manage",
         }
     }
 }

@@ -4,6 +4,12 @@
 //! Only HS256 is accepted: `alg: none`, RS/ES algorithms (key confusion) and anything else
 //! are rejected before the signature is even considered. Refresh tokens are opaque random
 //! strings; only their SHA-256 is stored.
+//!
+//! Key rotation: tokens are signed with the current secret and name it by `kid` (a digest
+//! of the secret, see [`key_id`], so no key id has to be configured next to it). Verifiers
+//! accept the current secret and the previous ones ([`TokenIssuer::with_previous_secrets`])
+//! by `kid`; a `kid` they do not hold is refused before any signature check. A token
+//! without `kid` (issued before kids existed) is checked against the current secret only.
 
 use std::time::Duration;
 
@@ -50,11 +56,49 @@ pub struct Claims {
     pub jti: String,
 }
 
+/// The variable that lists the secrets tokens may still be signed with after a rotation
+/// (comma-separated; base64 or hex secrets contain no comma). Read by the users service and
+/// the gateway alike.
+pub const PREVIOUS_SECRETS_ENV: &str = "ULTRA_JWT_PREVIOUS_SECRETS";
+
+/// The `kid` of tokens signed with `secret`: the first 16 hex digits of
+/// SHA-256(`"ultra-jwt-kid:"` ‖ secret). Deterministic, so the users service and every
+/// gateway replica agree on it from the secret alone; one-way, so it says nothing about
+/// the secret.
+pub fn key_id(secret: &[u8]) -> String {
+    let mut digest = Sha256::new();
+    digest.update(b"ultra-jwt-kid:");
+    digest.update(secret);
+    digest.finalize()[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Splits the value of [`PREVIOUS_SECRETS_ENV`] into secrets (empty entries skipped); each
+/// must be at least [`MIN_SECRET_BYTES`] long.
+pub fn parse_previous_secrets(list: &str) -> Result<Vec<Vec<u8>>, AuthError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|secret| !secret.is_empty())
+        .map(|secret| {
+            if secret.len() < MIN_SECRET_BYTES {
+                Err(AuthError::WeakSecret)
+            } else {
+                Ok(secret.as_bytes().to_vec())
+            }
+        })
+        .collect()
+}
+
 /// Issues and verifies access tokens for one issuer and audience.
 #[derive(Clone)]
 pub struct TokenIssuer {
     encoding_key: EncodingKey,
-    decoding_key: DecodingKey,
+    /// The `kid` of `encoding_key`, written in every token this issuer signs.
+    kid: String,
+    /// Verification keys by `kid`: the current one first, then the previous ones.
+    decoding_keys: Vec<(String, DecodingKey)>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -65,6 +109,15 @@ impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("TokenIssuer")
+            .field("kid", &self.kid)
+            .field(
+                "accepted_kids",
+                &self
+                    .decoding_keys
+                    .iter()
+                    .map(|(kid, _)| kid.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("access_ttl", &self.access_ttl)
@@ -92,14 +145,42 @@ impl TokenIssuer {
         validation.set_issuer(&[issuer.as_str()]);
         validation.set_audience(&[audience.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let kid = key_id(secret);
         Ok(TokenIssuer {
             encoding_key: EncodingKey::from_secret(secret),
-            decoding_key: DecodingKey::from_secret(secret),
+            decoding_keys: vec![(kid.clone(), DecodingKey::from_secret(secret))],
+            kid,
             validation,
             issuer,
             audience,
             access_ttl,
         })
+    }
+
+    /// Also accepts tokens signed with each of `secrets` (the keys before a rotation), so
+    /// that tokens issued just before the secret changed stay valid until they expire.
+    /// Each must be at least [`MIN_SECRET_BYTES`] long; the current secret is ignored here.
+    pub fn with_previous_secrets<S: AsRef<[u8]>>(
+        mut self,
+        secrets: &[S],
+    ) -> Result<TokenIssuer, AuthError> {
+        for secret in secrets {
+            let secret = secret.as_ref();
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(AuthError::WeakSecret);
+            }
+            let kid = key_id(secret);
+            if self.decoding_keys.iter().all(|(known, _)| *known != kid) {
+                self.decoding_keys
+                    .push((kid, DecodingKey::from_secret(secret)));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The `kid` this issuer signs with.
+    pub fn kid(&self) -> &str {
+        &self.kid
     }
 
     /// How long an access token lives.
@@ -133,12 +214,15 @@ impl TokenIssuer {
 
     /// Signs arbitrary claims (tests use it to craft expired tokens; services use `issue`).
     pub fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding_key)
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding_key)
             .map_err(|error| AuthError::Malformed(error.to_string()))
     }
 
-    /// The claims of `token` if it is an HS256 token signed with our secret, unexpired, for
-    /// our issuer and audience.
+    /// The claims of `token` if it is an HS256 token signed with one of our secrets (the one
+    /// its `kid` names; the current one when it has none), unexpired, for our issuer and
+    /// audience.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         // Check the header first so that `alg: none` and other algorithms get a precise error.
         let header = jsonwebtoken::decode_header(token).map_err(|error| match error.kind() {
@@ -150,7 +234,17 @@ impl TokenIssuer {
         if header.alg != Algorithm::HS256 {
             return Err(AuthError::WrongAlgorithm);
         }
-        jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
+        let key = match header.kid.as_deref() {
+            None => &self.decoding_keys[0].1,
+            Some(kid) => {
+                let Some((_, key)) = self.decoding_keys.iter().find(|(known, _)| known == kid)
+                else {
+                    return Err(AuthError::UnknownKey(kid.chars().take(64).collect()));
+                };
+                key
+            }
+        };
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map(|data| data.claims)
             .map_err(|error| match error.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -171,6 +265,19 @@ pub fn new_refresh_token() -> (String, String) {
     let token = random_token(32);
     let hash = sha256_hex(&token);
     (token, hash)
+}
+
+/// Whether `a` and `b` are equal, in a time that depends on their lengths only (not on
+/// where they first differ): for comparing secrets or digests of secrets held in memory.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let difference = a
+        .iter()
+        .zip(b)
+        .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
+    std::hint::black_box(difference) == 0
 }
 
 /// Lowercase hex SHA-256 of `text`.

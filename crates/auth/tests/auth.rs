@@ -111,6 +111,96 @@ fn the_plan_tier_travels_in_the_token_and_is_read_leniently() {
     );
 }
 
+/// Rotation: the users service signs with the new secret while verifiers still accept the
+/// previous one by kid; once the previous secret is dropped from the configuration, its
+/// tokens are refused, and a kid nobody configured is refused outright.
+#[test]
+fn key_rotation_by_kid() {
+    const NEW: &[u8] = b"the-next-secret-after-rotation-0123456789";
+    let old_issuer = issuer();
+    let old_token = old_issuer
+        .issue("user-1", "org-1", Role::Analyst, PlanTier::Free)
+        .expect("issue");
+    let header = jsonwebtoken::decode_header(&old_token).expect("header");
+    assert_eq!(
+        header.kid.as_deref(),
+        Some(ultra_auth::key_id(SECRET).as_str())
+    );
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::HS256);
+
+    let rotated = TokenIssuer::new(NEW, "ultra", "ultra-api", Duration::from_secs(900))
+        .expect("issuer")
+        .with_previous_secrets(&[SECRET])
+        .expect("previous");
+    assert_ne!(rotated.kid(), old_issuer.kid());
+    let new_token = rotated
+        .issue("user-2", "org-1", Role::Viewer, PlanTier::Free)
+        .expect("issue");
+    assert_eq!(
+        rotated.verify(&old_token).expect("previous key").sub,
+        "user-1"
+    );
+    assert_eq!(
+        rotated.verify(&new_token).expect("current key").sub,
+        "user-2"
+    );
+    // A verifier not yet rotated does not know the new kid.
+    assert!(matches!(
+        old_issuer.verify(&new_token),
+        Err(AuthError::UnknownKey(_))
+    ));
+
+    // After the previous secret is retired, its tokens are refused.
+    let retired =
+        TokenIssuer::new(NEW, "ultra", "ultra-api", Duration::from_secs(900)).expect("issuer");
+    assert_eq!(
+        retired.verify(&old_token),
+        Err(AuthError::UnknownKey(ultra_auth::key_id(SECRET)))
+    );
+    assert!(retired.verify(&new_token).is_ok());
+
+    // An unknown kid, even on an otherwise perfect token, is refused.
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some("0000000000000000".into());
+    let unknown = jsonwebtoken::encode(
+        &header,
+        &claims(),
+        &jsonwebtoken::EncodingKey::from_secret(NEW),
+    )
+    .expect("sign");
+    assert_eq!(
+        retired.verify(&unknown),
+        Err(AuthError::UnknownKey("0000000000000000".into()))
+    );
+
+    // The configured list: comma-separated, each long enough.
+    let parsed = ultra_auth::parse_previous_secrets(&format!(
+        " {}, ,{} ",
+        std::str::from_utf8(SECRET).expect("utf8"),
+        std::str::from_utf8(NEW).expect("utf8")
+    ))
+    .expect("parsed");
+    assert_eq!(parsed, vec![SECRET.to_vec(), NEW.to_vec()]);
+    assert_eq!(
+        ultra_auth::parse_previous_secrets("short"),
+        Err(AuthError::WeakSecret)
+    );
+    assert!(
+        TokenIssuer::new(NEW, "ultra", "ultra-api", Duration::from_secs(1))
+            .expect("issuer")
+            .with_previous_secrets(&[b"short"])
+            .is_err()
+    );
+}
+
+#[test]
+fn constant_time_comparison() {
+    assert!(ultra_auth::constant_time_eq(b"abc", b"abc"));
+    assert!(!ultra_auth::constant_time_eq(b"abc", b"abd"));
+    assert!(!ultra_auth::constant_time_eq(b"abc", b"abcd"));
+    assert!(ultra_auth::constant_time_eq(b"", b""));
+}
+
 #[test]
 fn weak_secret_is_refused() {
     let error = TokenIssuer::new(b"short", "ultra", "ultra-api", Duration::from_secs(60))
@@ -140,7 +230,25 @@ fn forged_signature_is_rejected() {
     let forged = other
         .issue("user-1", "org-1", Role::Admin, PlanTier::Free)
         .expect("issue");
-    assert_eq!(issuer().verify(&forged), Err(AuthError::BadSignature));
+    // Another secret has another kid: refused before any signature check.
+    assert_eq!(
+        issuer().verify(&forged),
+        Err(AuthError::UnknownKey(ultra_auth::key_id(
+            b"another-secret-that-is-long-enough!!"
+        )))
+    );
+    // Claiming our kid (or none) does not help: the signature is checked with our key.
+    for kid in [Some(issuer().kid().to_owned()), None] {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = kid;
+        let forged = jsonwebtoken::encode(
+            &header,
+            &claims(),
+            &jsonwebtoken::EncodingKey::from_secret(b"another-secret-that-is-long-enough!!"),
+        )
+        .expect("sign");
+        assert_eq!(issuer().verify(&forged), Err(AuthError::BadSignature));
+    }
 
     // Tampering with the payload of a genuine token breaks its signature too.
     let genuine = issuer()

@@ -224,7 +224,9 @@ pub fn new_event(kind: &str, org_id: &str, user_id: &str, payload: Payload) -> E
         occurred_at_ms: now_ms(),
         org_id: org_id.to_owned(),
         user_id: user_id.to_owned(),
-        traceparent: String::new(),
+        // The request (or event) being handled, when there is one: consumers can tie their
+        // work to the request that caused it.
+        traceparent: ultra_telemetry::outgoing_traceparent(),
         payload: Some(payload),
     }
 }

@@ -49,9 +49,16 @@ pub fn authority(base_url: &str) -> io::Result<&str> {
     Ok(rest.split('/').next().unwrap_or(rest))
 }
 
-/// Serialises a request (with `host`, `content-length`, keep-alive).
+/// Serialises a request (with `host` unless `headers` name one, `content-length`,
+/// keep-alive).
 pub fn encode_request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        head.push_str("host: localhost\r\n");
+    }
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }

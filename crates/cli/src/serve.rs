@@ -164,11 +164,30 @@ fn listen_address(env: &HashMap<String, String>, default: &str) -> anyhow::Resul
         .with_context(|| format!("ULTRA_LISTEN={text:?} is not an address"))
 }
 
+/// A split deployment signs and verifies the caller metadata of every gRPC request with
+/// `ULTRA_SERVICE_SECRET` (shared by the gateway and every service, like the JWT secret):
+/// without it a service would trust any caller written into a request, so it must be set.
+/// (`ultra serve` generates one under its data directory.)
+fn require_service_secret(env: &HashMap<String, String>) -> anyhow::Result<()> {
+    let variable = "ULTRA_SERVICE_SECRET";
+    if env
+        .get(variable)
+        .is_none_or(|value| value.trim().is_empty())
+    {
+        anyhow::bail!(
+            "{variable} is required: the secret (at least 32 bytes, the same in the gateway and \
+             every service) that signs the caller of each gRPC request"
+        );
+    }
+    Ok(())
+}
+
 /// `ultra service NAME`: one service, configured by `ULTRA_*` variables (`ULTRA_LISTEN`,
 /// default `0.0.0.0:50051`).
 pub fn service(args: ServiceArgs) -> anyhow::Result<()> {
     init_tracing();
     let env = process_env();
+    require_service_secret(&env)?;
     runtime()?.block_on(async {
         let addr = listen_address(&env, "0.0.0.0:50051")?;
         let listener = tokio::net::TcpListener::bind(addr)
@@ -191,6 +210,7 @@ pub fn service(args: ServiceArgs) -> anyhow::Result<()> {
 pub fn gateway() -> anyhow::Result<()> {
     init_tracing();
     let env = process_env();
+    require_service_secret(&env)?;
     runtime()?.block_on(async {
         let config = ultra_gateway::Config::from_env(&env)?;
         let listener = tokio::net::TcpListener::bind(config.listen)

@@ -221,6 +221,15 @@ async fn analyst_flow(platform: RunningPlatform, data_dir: PathBuf) {
         )
         .await;
     assert_eq!(progress.json()["completed_iterations"], 200_000);
+    // That answer is now in the gateway's progress cache; the other organisation still
+    // gets a 404, not the cached body.
+    let foreign_progress = api
+        .get(
+            &format!("/v1/simulations/{simulation_id}/progress"),
+            Some(&bob_token),
+        )
+        .await;
+    assert_problem(&foreign_progress, 404, "not-found");
 
     // Results: the NPV mean within 4 standard errors of the reference (numerical
     // integration of the model's closed form; see `npv10_reference_mean`).
@@ -409,4 +418,84 @@ async fn analyst_flow(platform: RunningPlatform, data_dir: PathBuf) {
     let errors = platform.shutdown(Duration::from_secs(10)).await;
     assert!(errors.is_empty(), "shutdown errors: {errors:?}");
     let _ = std::fs::remove_dir_all(data_dir);
+}
+
+/// The progress poll while a simulation runs: the gateway answers it from a cache that one
+/// watch stream keeps current, so successive polls must see the count grow (a cache that
+/// stopped following would repeat its first answer), and a cancellation must show up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn progress_poll_follows_a_running_simulation_and_its_cancellation() {
+    let (platform, _data_dir) = start_platform(&[("ULTRA_MAX_ITERATIONS", "1000000000")]).await;
+    let api = Api::new(&platform.base_url);
+    let registered = api
+        .post_json("/v1/auth/register", None, &json!({"email": "carol@c.example", "password": "progress bar watcher", "organization_name": "Org C"}))
+        .await;
+    assert_eq!(registered.status, 201, "register: {}", registered.json());
+    let token = api.login("carol@c.example", "progress bar watcher").await;
+    let model_bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/npv10.json"
+    ))
+    .expect("npv10.json");
+    let (content_type, body) = multipart("npv10.json", &model_bytes);
+    let upload = api
+        .post("/v1/models", Some(&token), &content_type, &body)
+        .await;
+    assert_eq!(upload.status, 201, "upload: {}", upload.json());
+    let model_id = upload.json()["id"].as_str().expect("model id").to_string();
+    let submitted = api
+        .post_json(
+            "/v1/simulations",
+            Some(&token),
+            &json!({"model_id": model_id, "iterations": 500_000_000_u64, "seed": 7}),
+        )
+        .await;
+    assert_eq!(submitted.status, 202, "submit: {}", submitted.json());
+    let simulation_id = submitted.json()["id"].as_str().expect("id").to_string();
+    let progress_path = format!("/v1/simulations/{simulation_id}/progress");
+
+    let mut seen_running = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while seen_running.len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "progress did not move: {seen_running:?}"
+        );
+        let progress = api.get(&progress_path, Some(&token)).await;
+        assert_eq!(progress.status, 200, "progress: {}", progress.json());
+        let body = progress.json();
+        assert_eq!(body["total_iterations"], 500_000_000_u64);
+        let completed = body["completed_iterations"].as_u64().expect("count");
+        if body["status"] == "running" && seen_running.last() != Some(&completed) {
+            assert!(
+                seen_running.last().is_none_or(|last| *last < completed),
+                "progress went backwards: {seen_running:?} then {completed}"
+            );
+            seen_running.push(completed);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let cancelled = api
+        .post_json(
+            &format!("/v1/simulations/{simulation_id}/cancel"),
+            Some(&token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "cancel: {}", cancelled.json());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let progress = api.get(&progress_path, Some(&token)).await.json();
+        if progress["status"] == "cancelled" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the poll still says {progress} after the cancellation"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let errors = platform.shutdown(Duration::from_secs(10)).await;
+    assert!(errors.is_empty(), "shutdown: {errors:?}");
 }

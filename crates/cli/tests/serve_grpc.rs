@@ -76,6 +76,7 @@ async fn services_answer_health_reflection_and_real_rpcs() {
     let mut users = UsersServiceClient::new(users_channel);
     let registered = users
         .register(pb::RegisterRequest {
+            client: None,
             email: "grpc@example.com".into(),
             password: "a long enough password".into(),
             display_name: "gRPC".into(),
@@ -88,6 +89,7 @@ async fn services_answer_health_reflection_and_real_rpcs() {
         .expect("user");
     let tokens = users
         .login(pb::LoginRequest {
+            client: None,
             email: "grpc@example.com".into(),
             password: "a long enough password".into(),
         })
@@ -97,6 +99,7 @@ async fn services_answer_health_reflection_and_real_rpcs() {
     assert!(!tokens.access_token.is_empty() && !tokens.refresh_token.is_empty());
     let wrong = users
         .login(pb::LoginRequest {
+            client: None,
             email: "grpc@example.com".into(),
             password: "wrong".into(),
         })
@@ -115,11 +118,31 @@ async fn services_answer_health_reflection_and_real_rpcs() {
             .connect()
             .await
             .expect("connect");
-    let listed = FilesServiceClient::new(files_channel)
+    // The services act only for callers signed with the platform's internal secret.
+    let signer = ultra_rpc::CallerAuth::from_env(&platform.env).expect("service secret");
+    assert!(
+        signer.is_enforced(),
+        "ultra serve configures a service secret"
+    );
+    let unsigned = FilesServiceClient::new(files_channel.clone())
         .list_models(pb::ListModelsRequest {
-            caller: Some(caller),
+            caller: Some(caller.clone()),
             page: None,
         })
+        .await
+        .expect_err("a bare caller is not trusted");
+    assert_eq!(unsigned.code(), tonic::Code::Unauthenticated);
+    let request = signer
+        .peer_request(
+            &caller,
+            pb::ListModelsRequest {
+                caller: Some(caller.clone()),
+                page: None,
+            },
+        )
+        .expect("signed");
+    let listed = FilesServiceClient::new(files_channel)
+        .list_models(request)
         .await
         .expect("list models")
         .into_inner();

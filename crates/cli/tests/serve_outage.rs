@@ -182,3 +182,70 @@ async fn usage_survives_a_redis_outage_through_the_outbox() {
     let _ = std::fs::remove_dir_all(data_dir);
     eprintln!("outage scenario took {:?}", started.elapsed());
 }
+
+/// Every service: each has its own database.
+const ALL: [&str; 6] = [
+    "users",
+    "files",
+    "simulation",
+    "results",
+    "billing",
+    "analytics",
+];
+
+/// Polls `/readyz` until it answers `status` with every service `upstream`.
+async fn readyz_all_become(api: &Api, status: u16, upstream: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let ready = api.get("/readyz", None).await;
+        let body = ready.json();
+        if ready.status == status
+            && ALL
+                .iter()
+                .all(|service| body["upstreams"][service] == upstream)
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz still {}: {body}",
+            ready.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// PostgreSQL down: every service stays up and says NOT_SERVING (each pings its database
+/// every 500 ms), `/readyz` is 503; once PostgreSQL is back all are SERVING again and the
+/// API works on the same pools.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readiness_follows_a_database_outage() {
+    let mut cluster = Cluster::start();
+    let (platform, data_dir) = start_platform_on(&[], cluster.backend()).await;
+    let api = Api::new(&platform.base_url);
+    readyz_all_become(&api, 200, "serving").await;
+
+    tokio::task::block_in_place(|| cluster.postgres.stop());
+    readyz_all_become(&api, 503, "not_serving").await;
+    assert_eq!(
+        api.get("/healthz", None).await.status,
+        200,
+        "the gateway itself is alive"
+    );
+
+    tokio::task::block_in_place(|| cluster.postgres.restart()).expect("restart postgres");
+    readyz_all_become(&api, 200, "serving").await;
+    let registered = api
+        .post_json(
+            "/v1/auth/register",
+            None,
+            &json!({"email": "bob@b.example", "password": "correct horse battery",
+                    "organization_name": "Org B"}),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "register: {}", registered.json());
+
+    let errors = platform.shutdown(Duration::from_secs(10)).await;
+    assert!(errors.is_empty(), "shutdown errors: {errors:?}");
+    let _ = std::fs::remove_dir_all(data_dir);
+}

@@ -34,9 +34,13 @@ fn descriptor_set_names_all_six_services() {
         [
             "AnalyticsService",
             "BillingService",
+            "ErasureService",
             "FilesService",
+            "OrganizationsService",
+            "PrivacyService",
             "ResultsService",
             "SimulationService",
+            "SsoService",
             "UsersService"
         ]
     );

@@ -5,6 +5,8 @@
 //! Services differ in their routes only; everything a platform operator relies on (health,
 //! reflection, graceful shutdown) is added here so it cannot be forgotten by one of them.
 
+pub mod privacy;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,6 +22,8 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use ultra_proto::v1::Caller;
 
+mod caller_auth;
+
 /// The gRPC name of the health service, for clients that check it explicitly.
 pub const HEALTH_SERVICE_NAME: &str = "grpc.health.v1.Health";
 
@@ -27,6 +31,9 @@ pub const HEALTH_SERVICE_NAME: &str = "grpc.health.v1.Health";
 const READINESS_INTERVAL: Duration = Duration::from_millis(500);
 /// A probe that has not answered in this long counts as not ready.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+/// The database's `SELECT 1` must answer within this (within [`READINESS_TIMEOUT`], so a
+/// slow database reads as "database", not as a probe that hung).
+const DATABASE_PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Ids are UUIDs in practice; anything longer than this is rejected before it reaches SQL.
 const MAX_ID_LEN: usize = 128;
@@ -82,7 +89,8 @@ type Probe = dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Syn
 /// `/readyz` and Kubernetes probes ask) and each named service are SERVING while the probe
 /// answers `true` and NOT_SERVING otherwise, so that traffic and readiness move away from
 /// a replica that cannot do its work (its event bus is unreachable) while it stays up and
-/// recovers on its own.
+/// recovers on its own. Services with a database follow it too:
+/// `Readiness::bus(bus).and(Readiness::database(db))`.
 #[derive(Clone)]
 pub struct Readiness {
     probe: Option<Arc<Probe>>,
@@ -121,6 +129,43 @@ impl Readiness {
             let bus = bus.clone();
             async move { bus.is_ready().await }
         })
+    }
+
+    /// SERVING while the service's database answers `SELECT 1` within 1 s
+    /// ([`ultra_store::Db::ping`]): a replica whose database is down (restarting, failed
+    /// over, unreachable) takes no traffic until it answers again. A pool that is busy
+    /// enough to keep the probe waiting that long is as unable to serve, so it counts too.
+    pub fn database(db: ultra_store::Db) -> Readiness {
+        Readiness::new(move || {
+            let db = db.clone();
+            async move {
+                match tokio::time::timeout(DATABASE_PING_TIMEOUT, db.ping()).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "readiness: database ping failed");
+                        false
+                    }
+                    Err(_elapsed) => {
+                        tracing::debug!("readiness: database ping timed out");
+                        false
+                    }
+                }
+            }
+        })
+    }
+
+    /// SERVING while both `self` and `other` are (probed concurrently).
+    pub fn and(self, other: Readiness) -> Readiness {
+        match (self.probe, other.probe) {
+            (None, probe) | (probe, None) => Readiness { probe },
+            (Some(first), Some(second)) => Readiness::new(move || {
+                let (first, second) = (first(), second());
+                async move {
+                    let (first, second) = tokio::join!(first, second);
+                    first && second
+                }
+            }),
+        }
     }
 
     async fn ready(&self) -> bool {
@@ -222,6 +267,35 @@ async fn report(reporter: &HealthReporter, names: &[String], ready: bool) {
     }
 }
 
+pub use caller_auth::{
+    CallerAuth, Guarded, SERVICE_SECRET_ENV, WEAK_SERVICE_SECRET, current_principal, principal_of,
+};
+/// The permissions services check with [`authorize`].
+pub use ultra_auth::Permission;
+
+/// gRPC metadata naming the problem type the gateway should answer with, where the status
+/// code alone is too coarse (the one value so far: [`PLAN_LIMIT_PROBLEM`]).
+pub const PROBLEM_METADATA: &str = "ultra-problem";
+/// The request exceeds a limit of the organisation's plan (iterations per run, simulations
+/// at once): `plan-limit-exceeded`, 403 (FAILED_PRECONDITION) or 429 (RESOURCE_EXHAUSTED).
+pub const PLAN_LIMIT_PROBLEM: &str = "plan-limit-exceeded";
+
+/// A request carrying `message` and the current W3C trace context (a child span of it) in
+/// its `traceparent` metadata: every call the platform makes to a peer continues the trace
+/// of the work that made it ([`ultra_telemetry`]).
+pub fn traced<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let traceparent = ultra_telemetry::outgoing_traceparent();
+    if let Ok(value) = tonic::metadata::MetadataValue::try_from(traceparent.as_str())
+        && !traceparent.is_empty()
+    {
+        request
+            .metadata_mut()
+            .insert(ultra_telemetry::TRACEPARENT, value);
+    }
+    request
+}
+
 /// The caller of a request, validated: both `org_id` and `user_id` must be present (every
 /// query filters by the org, so a missing one must never reach the store).
 pub fn caller(caller: Option<&Caller>) -> Result<&Caller, Status> {
@@ -231,6 +305,21 @@ pub fn caller(caller: Option<&Caller>) -> Result<&Caller, Status> {
     validate_id("caller.org_id", &caller.org_id)
         .and_then(|()| validate_id("caller.user_id", &caller.user_id))
         .map_err(Status::unauthenticated)?;
+    // In a service guarded by `CallerAuth::guard`: the signed metadata must name this caller.
+    caller_auth::check_signed(caller)?;
+    Ok(caller)
+}
+
+/// [`caller`], and PERMISSION_DENIED unless the request may do `permission`: the
+/// permissions signed into its metadata (a role's or an API key's scopes), or the message's
+/// role in a service that does not verify metadata. State-changing RPCs check here again
+/// what the gateway already checked (defence in depth).
+pub fn authorize(
+    caller: Option<&Caller>,
+    permission: ultra_auth::Permission,
+) -> Result<&Caller, Status> {
+    let caller = self::caller(caller)?;
+    caller_auth::check_permission(caller, permission)?;
     Ok(caller)
 }
 

@@ -38,7 +38,15 @@ where
                     None => return,
                 },
             };
-            match handle(db.clone(), delivery.event().clone()).await {
+            // The handler continues the trace of the request that produced the event, so
+            // what it publishes in turn carries the same trace.
+            let handled = handle(db.clone(), delivery.event().clone());
+            let outcome = match ultra_telemetry::TraceContext::parse(&delivery.event().traceparent)
+            {
+                Some(trace) => ultra_telemetry::scope(trace, handled).await,
+                None => handled.await,
+            };
+            match outcome {
                 Ok(()) => delivery.ack(),
                 Err(error) => {
                     let attempt = delivery.attempt();

@@ -1,7 +1,7 @@
 //! Persistence shared by every service: database pools with embedded migrations (SQLite for
 //! the embedded default, PostgreSQL for clusters, through one portable `sqlx::Any` pool), the
 //! transactional outbox and idempotent consumption (DESIGN.md, Events), and the object store
-//! for uploaded files.
+//! for uploaded files and raw result samples (local files, S3 or GCS through `object_store`).
 //!
 //! SQL written against [`Db`] must stay portable between SQLite and PostgreSQL: `$1`
 //! placeholders, TEXT ids, BIGINT millisecond timestamps, `ON CONFLICT ... DO NOTHING`.
@@ -14,12 +14,18 @@
 mod columns;
 mod consumer;
 mod db;
+mod erasure;
 mod objects;
 mod outbox;
 
 pub use columns::{finite_or_zero, from_bigint, to_bigint};
 pub use consumer::spawn_consumer;
 pub use db::{Backend, Db, DbConfigError, DbOptions, Transaction, open, open_with};
+pub use erasure::{
+    ERASED_USERS_TABLE_SQL, ERASURES_TABLE_SQL, ErasureRequest, ErasureSubject, ORG_DELETED,
+    USER_DELETED, erased_organization_pseudonym, erasure_completed_at, pseudonym_of,
+    record_erased_organization, record_erased_user, record_erasure,
+};
 pub use objects::ObjectStore;
 pub use outbox::{
     OUTBOX_TABLE_SQL, PROCESSED_EVENTS_TABLE_SQL, enqueue, mark_processed, relay_once, spawn_relay,
@@ -42,6 +48,14 @@ pub enum StoreError {
     },
     #[error("invalid object key {0:?}")]
     InvalidKey(String),
+    #[error("invalid object store URL {url:?}: {reason}")]
+    InvalidObjectStoreUrl { url: String, reason: String },
+    #[error("object store error on {key}: {source}")]
+    Object {
+        key: String,
+        #[source]
+        source: Box<object_store::Error>,
+    },
     #[error("outbox row {event_id} is corrupt: {reason}")]
     CorruptOutboxRow { event_id: String, reason: String },
     #[error("bus error: {0}")]

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use ultra_bus::Bus;
 use ultra_proto::v1::Event;
 
-use crate::{Db, StoreError};
+use crate::{Backend, Db, StoreError};
 
 /// The outbox table every producer creates in its own migrations (portable SQL).
 /// `payload` is the base64 of the protobuf-encoded `ultra.v1.Event` (TEXT rather than a
@@ -75,7 +75,24 @@ pub async fn mark_processed(
 
 /// Publishes up to one batch of committed outbox rows, oldest first, deleting each after
 /// the bus accepted it. Returns how many were published.
+///
+/// On PostgreSQL several replicas of a service run a relay on one outbox, so rows are
+/// claimed: the batch is selected `FOR UPDATE SKIP LOCKED` inside a transaction that
+/// publishes and deletes them, and a concurrent relay skips the rows this one holds (it
+/// takes the next ones, or none) instead of publishing them a second time. The lock ends
+/// with the transaction, so a relay that dies mid-batch (its connection dropped) releases
+/// its rows to the others; its published-but-undeleted rows go out again, which is the
+/// outbox's at-least-once (consumers dedupe). On SQLite there is one process and one writer:
+/// the rows are read and deleted outside a transaction, so publishing to a slow bus never
+/// holds the database's only write lock.
 pub async fn relay_once(db: &Db, bus: &Bus) -> Result<usize, StoreError> {
+    match db.backend() {
+        Backend::Postgres => relay_claimed(db, bus).await,
+        Backend::Sqlite => relay_unclaimed(db, bus).await,
+    }
+}
+
+async fn relay_unclaimed(db: &Db, bus: &Bus) -> Result<usize, StoreError> {
     let rows = sqlx::query(
         "SELECT event_id, payload FROM outbox ORDER BY created_at_ms, event_id LIMIT $1",
     )
@@ -86,14 +103,8 @@ pub async fn relay_once(db: &Db, bus: &Bus) -> Result<usize, StoreError> {
     for row in rows {
         let event_id: String = row.try_get("event_id")?;
         let payload: String = row.try_get("payload")?;
-        match decode(&event_id, &payload) {
-            Ok(event) => {
-                bus.publish(&event).await?;
-                published += 1;
-            }
-            // A row we cannot decode can never be published; keeping it would block nothing
-            // (rows are independent) but would be retried forever, so log it loudly and drop.
-            Err(error) => tracing::error!(%error, "dropping corrupt outbox row"),
+        if publish_row(bus, &event_id, &payload).await? {
+            published += 1;
         }
         sqlx::query("DELETE FROM outbox WHERE event_id = $1")
             .bind(&event_id)
@@ -101,6 +112,52 @@ pub async fn relay_once(db: &Db, bus: &Bus) -> Result<usize, StoreError> {
             .await?;
     }
     Ok(published)
+}
+
+async fn relay_claimed(db: &Db, bus: &Bus) -> Result<usize, StoreError> {
+    let mut tx = db.begin().await?;
+    let rows = sqlx::query(
+        "SELECT event_id, payload FROM outbox ORDER BY created_at_ms, event_id LIMIT $1 \
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(BATCH)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut published = 0;
+    for row in rows {
+        let event_id: String = row.try_get("event_id")?;
+        let payload: String = row.try_get("payload")?;
+        match publish_row(bus, &event_id, &payload).await {
+            Ok(sent) => published += usize::from(sent),
+            Err(error) => {
+                // Keep what went out deleted (so it is not published again), leave the rest
+                // for the next round.
+                tx.commit().await?;
+                return Err(error);
+            }
+        }
+        sqlx::query("DELETE FROM outbox WHERE event_id = $1")
+            .bind(&event_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(published)
+}
+
+/// Publishes one row; `Ok(false)` for a row that cannot be decoded (to be deleted all the
+/// same: it could never be published, and keeping it would retry it forever).
+async fn publish_row(bus: &Bus, event_id: &str, payload: &str) -> Result<bool, StoreError> {
+    match decode(event_id, payload) {
+        Ok(event) => {
+            bus.publish(&event).await?;
+            Ok(true)
+        }
+        Err(error) => {
+            tracing::error!(%error, "dropping corrupt outbox row");
+            Ok(false)
+        }
+    }
 }
 
 fn decode(event_id: &str, payload: &str) -> Result<Event, StoreError> {

@@ -206,3 +206,104 @@ async fn services_can_share_a_database_through_schemas() {
     .expect("n");
     assert_eq!(migrated, 3, "one migration history per schema (and public)");
 }
+
+/// Replicas of a service each run a relay on the one outbox they share: every event goes
+/// out once, not once per replica (rows are claimed `FOR UPDATE SKIP LOCKED`). Two relays on
+/// two pools (two processes, as far as PostgreSQL can tell) start on a backlog of full
+/// batches, so without claims both would read and publish the same first rows; more events
+/// arrive while they run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_on_one_outbox_publish_each_event_once() {
+    use std::collections::HashMap;
+
+    use tokio_util::sync::CancellationToken;
+    use ultra_store::spawn_relay;
+
+    const BACKLOG: usize = 600;
+    const LATER: usize = 400;
+    let server = server();
+    let url = server.create_database("store").expect("create database");
+    let replica_a = open(&url, &MIGRATOR).await.expect("open a");
+    let replica_b = open(&url, &MIGRATOR).await.expect("open b");
+    let event = |i: usize| {
+        new_event(
+            "model.uploaded",
+            "org-1",
+            "user-1",
+            Payload::ModelUploaded(ModelUploaded {
+                model_id: format!("m{i}"),
+                size_bytes: 1,
+            }),
+        )
+    };
+    let enqueue_all = |db: ultra_store::Db, range: std::ops::Range<usize>| async move {
+        let mut ids = Vec::new();
+        let mut tx = db.begin().await.expect("begin");
+        for i in range {
+            let event = event(i);
+            enqueue(&mut tx, &event).await.expect("enqueue");
+            ids.push(event.id);
+        }
+        tx.commit().await.expect("commit");
+        ids
+    };
+    let mut expected = enqueue_all(replica_a.clone(), 0..BACKLOG).await;
+
+    let bus = Bus::in_process();
+    let mut subscription = bus.subscribe("test").await;
+    let shutdown = CancellationToken::new();
+    let relays = [
+        spawn_relay(replica_a.clone(), bus.clone(), shutdown.clone()),
+        spawn_relay(replica_b.clone(), bus.clone(), shutdown.clone()),
+    ];
+    for chunk in 0..4 {
+        let start = BACKLOG + chunk * LATER / 4;
+        let producer = if chunk % 2 == 0 {
+            &replica_a
+        } else {
+            &replica_b
+        };
+        expected.extend(enqueue_all(producer.clone(), start..start + LATER / 4).await);
+        replica_a.wake_relay();
+        replica_b.wake_relay();
+    }
+
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut deliveries = 0;
+    while deliveries < expected.len() {
+        let delivery = timeout(Duration::from_secs(20), subscription.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {deliveries} deliveries arrived"))
+            .expect("open");
+        *seen.entry(delivery.event().id.clone()).or_default() += 1;
+        deliveries += 1;
+        delivery.ack();
+    }
+    shutdown.cancel();
+    for relay in relays {
+        timeout(Duration::from_secs(5), relay)
+            .await
+            .expect("relay stops")
+            .expect("join");
+    }
+    // Anything published twice would be queued behind the last expected delivery.
+    while let Ok(Some(delivery)) = timeout(Duration::from_millis(300), subscription.next()).await {
+        *seen.entry(delivery.event().id.clone()).or_default() += 1;
+        delivery.ack();
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{} events published more than once",
+        twice.len()
+    );
+    assert_eq!(seen.len(), expected.len());
+    assert!(expected.iter().all(|id| seen.get(id) == Some(&1)));
+    let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM outbox")
+        .fetch_one(replica_a.pool())
+        .await
+        .expect("count")
+        .try_get("n")
+        .expect("n");
+    assert_eq!(left, 0, "the outbox is drained");
+}

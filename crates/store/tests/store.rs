@@ -177,10 +177,11 @@ async fn objects_round_trip_and_replace_atomically() {
         store.get("org-1/m1").await.expect("get"),
         Some(b"second version".to_vec())
     );
-    let temp_entries = std::fs::read_dir(dir.path().join("objects/.tmp"))
-        .expect("tmp")
-        .count();
-    assert_eq!(temp_entries, 0, "no temporary file is left behind");
+    let entries: Vec<_> = std::fs::read_dir(dir.path().join("objects/org-1"))
+        .expect("org dir")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert_eq!(entries, ["m1"], "no staging file is left behind");
     assert!(store.delete("org-1/m1").await.expect("delete"));
     assert!(!store.delete("org-1/m1").await.expect("delete"));
     assert_eq!(store.get("org-1/m1").await.expect("get"), None);

@@ -1,15 +1,20 @@
 //! The route table of the REST API.
 
+pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod models;
+pub mod orgs;
+pub mod privacy;
 pub mod simulations;
+pub mod sso;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::AppState;
 use crate::middleware::{self, CorsOrigins};
@@ -37,7 +42,16 @@ pub fn router(state: AppState, cors: CorsOrigins) -> Router {
         .route("/auth/register", post(auth::register))
         .route("/auth/token", post(auth::token))
         .route("/auth/refresh", post(auth::refresh))
-        .route("/me", get(auth::me))
+        .route("/auth/logout", post(auth::logout))
+        .route("/audit", get(audit::list))
+        .route("/audit/verify", get(audit::verify))
+        .route("/me", get(auth::me).delete(privacy::delete_me))
+        .route("/me/export", get(privacy::export))
+        .route("/org", delete(privacy::delete_org))
+        .route("/erasures/{id}", get(privacy::erasure))
+        .route("/org/oidc", put(sso::configure))
+        .route("/auth/oidc/{org}/start", get(sso::start))
+        .route("/auth/oidc/callback", get(sso::callback))
         .route(
             "/models",
             post(models::upload)
@@ -53,7 +67,18 @@ pub fn router(state: AppState, cors: CorsOrigins) -> Router {
         .route("/simulations/{id}/progress", get(simulations::progress))
         .route("/simulations/{id}/events", get(simulations::events))
         .route("/simulations/{id}/cancel", post(simulations::cancel))
-        .route("/simulations/{id}/results", get(simulations::results));
+        .route("/simulations/{id}/results", get(simulations::results))
+        .route("/auth/accept-invite", post(orgs::accept_invite))
+        .route(
+            "/org/members",
+            get(orgs::list_members).post(orgs::add_member),
+        )
+        .route(
+            "/org/members/{user_id}",
+            axum::routing::patch(orgs::update_member).delete(orgs::remove_member),
+        )
+        .route("/api-keys", post(api_keys::create).get(api_keys::list))
+        .route("/api-keys/{id}", delete(api_keys::revoke));
     let timeout = state.request_timeout;
     Router::new()
         .nest("/v1", v1)
@@ -62,13 +87,18 @@ pub fn router(state: AppState, cors: CorsOrigins) -> Router {
         .route("/openapi.json", get(openapi_json))
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT_BYTES))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(axum::middleware::from_fn(
             middleware::problem_for_bare_errors,
         ))
         .layer(axum::middleware::from_fn_with_state(
             timeout,
             middleware::timeout,
+        ))
+        // Outside the timeout, so that a request cut by it is recorded too.
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::audit::layer,
         ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(cors),

@@ -10,6 +10,7 @@ use ultra_proto::v1 as pb;
 use crate::AppState;
 use crate::extract::{ApiQuery, Authenticated};
 use crate::problem::{ApiError, ApiResult, Problem};
+use crate::tenancy::Resource;
 use crate::views::{ModelList, ModelView, PageQuery};
 
 /// Bytes per `UploadModel` stream message.
@@ -76,10 +77,10 @@ async fn read_file_field(
               (status = 415, body = Problem), (status = 422, body = Problem)))]
 pub async fn upload(
     State(state): State<AppState>,
-    caller: Authenticated,
+    auth: Authenticated,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<ModelView>)> {
-    let caller = caller.require(Permission::FileUpload)?.clone();
+    let caller = auth.require(Permission::FileUpload)?.clone();
     let mut multipart = multipart.map_err(multipart_rejection)?;
     let (filename, content_type, bytes) =
         read_file_field(&mut multipart, state.max_upload_bytes).await?;
@@ -103,7 +104,7 @@ pub async fn upload(
         .upstreams
         .files
         .clone()
-        .upload_model(futures_util::stream::iter(messages))
+        .upload_model(auth.request(futures_util::stream::iter(messages))?)
         .await
         .map_err(ApiError::from_upload)?
         .into_inner();
@@ -116,10 +117,10 @@ pub async fn upload(
     responses((status = 200, body = ModelList)))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Authenticated,
+    auth: Authenticated,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<ModelList>> {
-    let caller = caller.require(Permission::SimulationRead)?.clone();
+    let caller = auth.require(Permission::SimulationRead)?.clone();
     let request = pb::ListModelsRequest {
         caller: Some(caller),
         page: Some(page.into()),
@@ -128,7 +129,7 @@ pub async fn list(
         .upstreams
         .files
         .clone()
-        .list_models(request)
+        .list_models(auth.request(request)?)
         .await?
         .into_inner();
     Ok(Json(ModelList {
@@ -143,10 +144,17 @@ pub async fn list(
     responses((status = 200, body = ModelView), (status = 404, body = Problem)))]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Authenticated,
+    auth: Authenticated,
     Path(model_id): Path<String>,
 ) -> ApiResult<Json<ModelView>> {
-    let caller = caller.require(Permission::SimulationRead)?.clone();
+    let caller = auth
+        .require_or_not_found(
+            &state,
+            Permission::SimulationRead,
+            Resource::Model(&model_id),
+        )
+        .await?
+        .clone();
     let request = pb::GetModelRequest {
         caller: Some(caller),
         model_id,
@@ -156,7 +164,7 @@ pub async fn get(
         .upstreams
         .files
         .clone()
-        .get_model(request)
+        .get_model(auth.request(request)?)
         .await?
         .into_inner();
     Ok(Json(ModelView::from(model)))
@@ -168,14 +176,26 @@ pub async fn get(
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,
-    caller: Authenticated,
+    auth: Authenticated,
     Path(model_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let caller = caller.require(Permission::SimulationDelete)?.clone();
+    let caller = auth
+        .require_or_not_found(
+            &state,
+            Permission::SimulationDelete,
+            Resource::Model(&model_id),
+        )
+        .await?
+        .clone();
     let request = pb::DeleteModelRequest {
         caller: Some(caller),
         model_id,
     };
-    state.upstreams.files.clone().delete_model(request).await?;
+    state
+        .upstreams
+        .files
+        .clone()
+        .delete_model(auth.request(request)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 use crate::auth::Permission;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -16,6 +17,7 @@ use ultra_proto::v1 as pb;
 use crate::AppState;
 use crate::extract::{ApiJson, ApiQuery, Authenticated};
 use crate::problem::{ApiError, ApiResult, Problem};
+use crate::tenancy::Resource;
 use crate::views::{
     self, PageQuery, ProgressView, ResultsView, SimulationList, SimulationView, SubmitBody,
 };
@@ -31,11 +33,18 @@ use crate::views::{
               (status = 429, body = Problem)))]
 pub async fn submit(
     State(state): State<AppState>,
-    caller: Authenticated,
+    auth: Authenticated,
     ApiJson(body): ApiJson<SubmitBody>,
 ) -> ApiResult<(StatusCode, Json<SimulationView>)> {
-    let plan_tier = caller.1;
-    let caller = caller.require(Permission::SimulationCreate)?.clone();
+    let plan_tier = auth.1;
+    let caller = auth
+        .require_or_not_found(
+            &state,
+            Permission::SimulationCreate,
+            Resource::Model(&body.model_id),
+        )
+        .await?
+        .clone();
     let sampling = views::parse_sampling(body.sampling.as_deref())
         .ok_or_else(|| ApiError::InvalidRequest("sampling must be one of mc, lhs, sobol".into()))?;
     let engine = views::parse_engine(body.engine.as_deref())
@@ -57,7 +66,7 @@ pub async fn submit(
         .upstreams
         .simulation
         .clone()
-        .submit(request)
+        .submit(auth.request(request)?)
         .await
         .map_err(|status| {
             // The model does not compile with the chosen inputs/outputs (a bad cell or
@@ -128,10 +137,10 @@ fn overrides(
     responses((status = 200, body = SimulationList)))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Authenticated,
+    auth: Authenticated,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<SimulationList>> {
-    let caller = caller.require(Permission::SimulationRead)?.clone();
+    let caller = auth.require(Permission::SimulationRead)?.clone();
     let request = pb::ListSimulationsRequest {
         caller: Some(caller),
         page: Some(page.into()),
@@ -140,7 +149,7 @@ pub async fn list(
         .upstreams
         .simulation
         .clone()
-        .list_simulations(request)
+        .list_simulations(auth.request(request)?)
         .await?;
     let response = response.into_inner();
     Ok(Json(SimulationList {
@@ -158,10 +167,15 @@ async fn fetch(
     caller: pb::Caller,
     simulation_id: String,
 ) -> ApiResult<pb::Simulation> {
-    let request = pb::GetSimulationRequest {
-        caller: Some(caller),
-        simulation_id,
-    };
+    // Signed for the bare caller: also called after the handler returned (SSE), and
+    // reading a simulation needs no permission at the service beyond being its org's.
+    let request = state.caller_auth.peer_request(
+        &caller,
+        pb::GetSimulationRequest {
+            caller: Some(caller.clone()),
+            simulation_id,
+        },
+    )?;
     Ok(state
         .upstreams
         .simulation
@@ -179,7 +193,14 @@ pub async fn get(
     caller: Authenticated,
     Path(simulation_id): Path<String>,
 ) -> ApiResult<Json<SimulationView>> {
-    let caller = caller.require(Permission::SimulationRead)?.clone();
+    let caller = caller
+        .require_or_not_found(
+            &state,
+            Permission::SimulationRead,
+            Resource::Simulation(&simulation_id),
+        )
+        .await?
+        .clone();
     let simulation = fetch(&state, caller, simulation_id).await?;
     Ok(Json(SimulationView::from(simulation)))
 }
@@ -192,10 +213,33 @@ pub async fn progress(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(simulation_id): Path<String>,
-) -> ApiResult<Json<ProgressView>> {
-    let caller = caller.require(Permission::SimulationRead)?.clone();
-    let simulation = fetch(&state, caller, simulation_id).await?;
-    Ok(Json(ProgressView::from(&simulation)))
+) -> ApiResult<Response> {
+    let caller = caller
+        .require_or_not_found(
+            &state,
+            Permission::SimulationRead,
+            Resource::Simulation(&simulation_id),
+        )
+        .await?;
+    if let Some(body) = state.progress.get(&caller.org_id, &simulation_id) {
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
+    let caller = caller.clone();
+    let simulation = fetch(&state, caller.clone(), simulation_id).await?;
+    let view = ProgressView::from(&simulation);
+    if state
+        .progress
+        .confirm(&caller.org_id, &view, views::is_final(simulation.status))
+    {
+        state.progress.spawn_watcher(
+            state.upstreams.simulation.clone(),
+            state.caller_auth.clone(),
+            caller,
+            simulation.id,
+            state.shutdown.clone(),
+        );
+    }
+    Ok(Json(view).into_response())
 }
 
 /// Server-Sent Events: `progress` events (a [`ProgressView`] each) while it runs, then one
@@ -206,10 +250,17 @@ pub async fn progress(
               (status = 404, body = Problem)))]
 pub async fn events(
     State(state): State<AppState>,
-    caller: Authenticated,
+    auth: Authenticated,
     Path(simulation_id): Path<String>,
 ) -> ApiResult<impl axum::response::IntoResponse> {
-    let caller = caller.require(Permission::SimulationRead)?.clone();
+    let caller = auth
+        .require_or_not_found(
+            &state,
+            Permission::SimulationRead,
+            Resource::Simulation(&simulation_id),
+        )
+        .await?
+        .clone();
     let request = pb::GetSimulationRequest {
         caller: Some(caller.clone()),
         simulation_id: simulation_id.clone(),
@@ -219,7 +270,7 @@ pub async fn events(
         .upstreams
         .simulation
         .clone()
-        .watch_progress(request)
+        .watch_progress(auth.request(request)?)
         .await?
         .into_inner();
     let (sender, receiver) = mpsc::channel(16);
@@ -288,10 +339,17 @@ async fn forward_progress(
               (status = 409, body = Problem)))]
 pub async fn cancel(
     State(state): State<AppState>,
-    caller: Authenticated,
+    auth: Authenticated,
     Path(simulation_id): Path<String>,
 ) -> ApiResult<Json<SimulationView>> {
-    let caller = caller.require(Permission::SimulationCreate)?.clone();
+    let caller = auth
+        .require_or_not_found(
+            &state,
+            Permission::SimulationCreate,
+            Resource::Simulation(&simulation_id),
+        )
+        .await?
+        .clone();
     let request = pb::GetSimulationRequest {
         caller: Some(caller),
         simulation_id,
@@ -300,7 +358,7 @@ pub async fn cancel(
         .upstreams
         .simulation
         .clone()
-        .cancel(request)
+        .cancel(auth.request(request)?)
         .await?
         .into_inner();
     Ok(Json(SimulationView::from(simulation)))
@@ -312,10 +370,17 @@ pub async fn cancel(
     responses((status = 200, body = ResultsView), (status = 404, body = Problem)))]
 pub async fn results(
     State(state): State<AppState>,
-    caller: Authenticated,
+    auth: Authenticated,
     Path(simulation_id): Path<String>,
 ) -> ApiResult<Json<ResultsView>> {
-    let caller = caller.require(Permission::ResultsView)?.clone();
+    let caller = auth
+        .require_or_not_found(
+            &state,
+            Permission::ResultsView,
+            Resource::Simulation(&simulation_id),
+        )
+        .await?
+        .clone();
     let request = pb::GetResultsRequest {
         caller: Some(caller),
         simulation_id,
@@ -324,7 +389,7 @@ pub async fn results(
         .upstreams
         .results
         .clone()
-        .get_results(request)
+        .get_results(auth.request(request)?)
         .await?
         .into_inner();
     Ok(Json(ResultsView::from(results)))

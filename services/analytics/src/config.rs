@@ -11,6 +11,9 @@ pub struct Config {
     /// `ULTRA_ANALYTICS_DB_MAX_CONNECTIONS` or `ULTRA_DB_MAX_CONNECTIONS`,
     /// `ULTRA_DB_STARTUP_TIMEOUT_MS`, `ULTRA_DB_ACQUIRE_TIMEOUT_MS`.
     pub db_options: ultra_store::DbOptions,
+    /// `ULTRA_SERVICE_SECRET`: verifies the signed caller metadata of requests
+    /// (`ultra_rpc::CallerAuth`); unset: the caller in the message is trusted (tests).
+    pub caller_auth: ultra_rpc::CallerAuth,
 }
 
 /// A setting that is unreadable, named by its variable.
@@ -18,6 +21,11 @@ pub struct Config {
 pub enum ConfigError {
     #[error("{variable} is set but empty")]
     Empty { variable: &'static str },
+    #[error("{variable} is invalid: {reason}")]
+    Invalid {
+        variable: &'static str,
+        reason: &'static str,
+    },
     #[error(transparent)]
     Database(#[from] ultra_store::DbConfigError),
 }
@@ -34,6 +42,12 @@ impl Config {
         };
         Ok(Config {
             db_options: ultra_store::DbOptions::from_env(env, "analytics")?,
+            caller_auth: ultra_rpc::CallerAuth::from_env(env).map_err(|reason| {
+                ConfigError::Invalid {
+                    variable: ultra_rpc::SERVICE_SECRET_ENV,
+                    reason,
+                }
+            })?,
             ..Config::new(database_url)
         })
     }
@@ -42,6 +56,7 @@ impl Config {
         Config {
             database_url: database_url.to_owned(),
             db_options: ultra_store::DbOptions::default(),
+            caller_auth: ultra_rpc::CallerAuth::disabled(),
         }
     }
 }

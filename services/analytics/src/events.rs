@@ -2,6 +2,10 @@
 //! records the usage of every `simulation.completed` exactly once — the event id is marked
 //! processed in the same transaction as the usage row insert, and the delivery is acked only
 //! after the commit (a failure means redelivery, a redelivery is a no-op).
+//!
+//! It also carries out GDPR erasures (`user.deleted`, `org.deleted`) the same way: an erased
+//! user's rows stay in the organisation's totals under the erasure's pseudonym; an erased
+//! organisation's rows are deleted (analytics is no financial record).
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -25,8 +29,19 @@ pub fn spawn_consumer(
     })
 }
 
-/// Records the usage of a `simulation.completed` event, once; other events are ignored.
+/// Records the usage of a `simulation.completed` event, or carries out an erasure, once;
+/// other events are ignored.
 pub async fn handle(db: &ultra_store::Db, event: &v1::Event) -> Result<()> {
+    if let Some(erasure) = ultra_store::ErasureRequest::from_event(event) {
+        let mut tx = db.begin().await?;
+        if ultra_store::mark_processed(&mut tx, &event.id).await? {
+            store::erase(&mut tx, &erasure).await?;
+            ultra_store::record_erasure(&mut tx, &erasure).await?;
+            tracing::info!(erasure_id = %erasure.erasure_id, org_id = %erasure.org_id, "erasure done");
+        }
+        tx.commit().await?;
+        return Ok(());
+    }
     let Some(Payload::SimulationCompleted(usage)) = &event.payload else {
         return Ok(());
     };

@@ -37,9 +37,30 @@ impl AnalyticsService for AnalyticsGrpc {
         request: Request<v1::UsageReportRequest>,
     ) -> Result<Response<v1::UsageReport>, Status> {
         let request = request.into_inner();
-        let caller = ultra_rpc::caller(request.caller.as_ref())?;
+        let caller = ultra_rpc::authorize(
+            request.caller.as_ref(),
+            ultra_rpc::Permission::OrganizationAnalytics,
+        )?;
         let (from_ms, to_ms) = range(request.from_ms, request.to_ms)?;
         let report = store::report(&self.pool, &caller.org_id, from_ms, to_ms).await?;
         Ok(Response::new(report))
+    }
+}
+
+/// The caller's usage rows, for the GDPR export.
+pub struct AnalyticsExport {
+    pool: sqlx::AnyPool,
+}
+
+impl AnalyticsExport {
+    pub fn new(pool: sqlx::AnyPool) -> AnalyticsExport {
+        AnalyticsExport { pool }
+    }
+}
+
+#[tonic::async_trait]
+impl ultra_rpc::privacy::UserDataExporter for AnalyticsExport {
+    async fn export(&self, caller: &v1::Caller) -> Result<String, Status> {
+        Ok(store::export(&self.pool, &caller.org_id, &caller.user_id).await?)
     }
 }

@@ -4,8 +4,8 @@
 //! Platform metrics and dashboards come in a later issue.
 //!
 //! Configuration (see [`Config`]): `ULTRA_ANALYTICS_DATABASE_URL`, the pool settings of
-//! [`ultra_store::DbOptions::from_env`]. Its gRPC health is NOT_SERVING while the event bus
-//! is unreachable (events wait in Redis for the consumer group meanwhile).
+//! [`ultra_store::DbOptions::from_env`]. Its gRPC health is NOT_SERVING while its database
+//! or the event bus is unreachable (events wait in Redis for the consumer group meanwhile).
 
 mod config;
 mod error;
@@ -35,13 +35,20 @@ pub async fn serve(
     let db =
         ultra_store::open_with(&config.database_url, &store::MIGRATOR, &config.db_options).await?;
     let consumer_stop = shutdown.child_token();
-    let readiness = ultra_rpc::Readiness::bus(bus.clone());
+    let readiness =
+        ultra_rpc::Readiness::bus(bus.clone()).and(ultra_rpc::Readiness::database(db.clone()));
     let consumer = events::spawn_consumer(db.clone(), bus, consumer_stop.clone());
-    let routes = tonic::service::Routes::new(AnalyticsServiceServer::new(
-        grpc::AnalyticsGrpc::new(db.pool().clone()),
+    let routes = tonic::service::Routes::new(config.caller_auth.guard(
+        AnalyticsServiceServer::new(grpc::AnalyticsGrpc::new(db.pool().clone())),
+    ))
+    .add_service(ultra_rpc::privacy::privacy_server(
+        "analytics",
+        db.clone(),
+        grpc::AnalyticsExport::new(db.pool().clone()),
+        &config.caller_auth,
     ));
-    let served =
-        ultra_rpc::serve_ready(listener, routes, &[SERVICE_NAME], readiness, shutdown).await;
+    let names = [SERVICE_NAME, ultra_rpc::privacy::SERVICE_NAME];
+    let served = ultra_rpc::serve_ready(listener, routes, &names, readiness, shutdown).await;
     consumer_stop.cancel();
     if let Err(error) = consumer.await {
         tracing::error!(error = %error, "analytics consumer panicked");

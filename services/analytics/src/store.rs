@@ -15,6 +15,18 @@ pub async fn record(
     event: &v1::Event,
     usage: &v1::SimulationCompleted,
 ) -> Result<()> {
+    // An erased organisation's usage is deleted here: a run of it that completes after the
+    // erasure is not recorded (it would bring back the organisation and a real user id).
+    if ultra_store::erased_organization_pseudonym(&mut *conn, &event.org_id)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    // Usage of a user erased before it arrived goes under their pseudonym.
+    let user_id = ultra_store::pseudonym_of(&mut *conn, &event.user_id)
+        .await?
+        .unwrap_or_else(|| event.user_id.clone());
     sqlx::query(
         "INSERT INTO usage_events (event_id, org_id, user_id, simulation_id, model_id, \
          occurred_at_ms, iterations, evaluated_cells, compute_units, wall_seconds, engine) \
@@ -23,7 +35,7 @@ pub async fn record(
     )
     .bind(&event.id)
     .bind(&event.org_id)
-    .bind(&event.user_id)
+    .bind(&user_id)
     .bind(&usage.simulation_id)
     .bind(&usage.model_id)
     .bind(event.occurred_at_ms)
@@ -74,4 +86,61 @@ pub async fn report(
         report.by_user.push(user);
     }
     Ok(report)
+}
+
+/// Carries out an erasure (inside the transaction that marks the event processed and
+/// records the erasure): an erased user's rows keep counting in their organisation's
+/// totals under the pseudonym; an erased organisation's rows are deleted, and it is recorded
+/// as erased so that its late events are dropped.
+pub async fn erase(
+    conn: &mut sqlx::AnyConnection,
+    erasure: &ultra_store::ErasureRequest,
+) -> Result<()> {
+    match &erasure.subject {
+        ultra_store::ErasureSubject::User { user_id } => {
+            sqlx::query("UPDATE usage_events SET user_id = $1 WHERE user_id = $2")
+                .bind(&erasure.pseudonym)
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+            ultra_store::record_erased_user(conn, user_id, &erasure.pseudonym).await?;
+        }
+        ultra_store::ErasureSubject::Organization => {
+            sqlx::query("DELETE FROM usage_events WHERE org_id = $1")
+                .bind(&erasure.org_id)
+                .execute(&mut *conn)
+                .await?;
+            ultra_store::record_erased_organization(conn, &erasure.org_id, &erasure.pseudonym)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The usage rows of `user_id` in `org_id`, oldest first, as a JSON object (GDPR export).
+pub async fn export(pool: &sqlx::AnyPool, org_id: &str, user_id: &str) -> Result<String> {
+    let rows = sqlx::query(
+        "SELECT event_id, simulation_id, model_id, occurred_at_ms, iterations, \
+         evaluated_cells, compute_units, wall_seconds, engine FROM usage_events \
+         WHERE org_id = $1 AND user_id = $2 ORDER BY occurred_at_ms, event_id",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    let mut usage = Vec::with_capacity(rows.len());
+    for row in rows {
+        usage.push(serde_json::json!({
+            "event_id": row.try_get::<String, _>("event_id")?,
+            "simulation_id": row.try_get::<String, _>("simulation_id")?,
+            "model_id": row.try_get::<String, _>("model_id")?,
+            "occurred_at_ms": row.try_get::<i64, _>("occurred_at_ms")?,
+            "iterations": ultra_store::from_bigint(row.try_get("iterations")?),
+            "evaluated_cells": ultra_store::from_bigint(row.try_get("evaluated_cells")?),
+            "compute_units": row.try_get::<f64, _>("compute_units")?,
+            "wall_seconds": row.try_get::<f64, _>("wall_seconds")?,
+            "engine": row.try_get::<String, _>("engine")?,
+        }));
+    }
+    Ok(serde_json::json!({ "usage_events": usage }).to_string())
 }

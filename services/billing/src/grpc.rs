@@ -37,9 +37,30 @@ impl BillingService for BillingGrpc {
         request: Request<v1::GetUsageRequest>,
     ) -> Result<Response<v1::Usage>, Status> {
         let request = request.into_inner();
-        let caller = ultra_rpc::caller(request.caller.as_ref())?;
+        let caller = ultra_rpc::authorize(
+            request.caller.as_ref(),
+            ultra_rpc::Permission::OrganizationBilling,
+        )?;
         let (from_ms, to_ms) = range(request.from_ms, request.to_ms)?;
         let usage = store::usage(&self.pool, &caller.org_id, from_ms, to_ms).await?;
         Ok(Response::new(usage))
+    }
+}
+
+/// The caller's ledger rows, for the GDPR export.
+pub struct BillingExport {
+    pool: sqlx::AnyPool,
+}
+
+impl BillingExport {
+    pub fn new(pool: sqlx::AnyPool) -> BillingExport {
+        BillingExport { pool }
+    }
+}
+
+#[tonic::async_trait]
+impl ultra_rpc::privacy::UserDataExporter for BillingExport {
+    async fn export(&self, caller: &v1::Caller) -> Result<String, Status> {
+        Ok(store::export(&self.pool, &caller.org_id, &caller.user_id).await?)
     }
 }

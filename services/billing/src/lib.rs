@@ -5,8 +5,8 @@
 //! invoices come in a later issue.
 //!
 //! Configuration (see [`Config`]): `ULTRA_BILLING_DATABASE_URL`, the pool settings of
-//! [`ultra_store::DbOptions::from_env`]. Its gRPC health is NOT_SERVING while the event bus
-//! is unreachable (events wait in Redis for the consumer group meanwhile).
+//! [`ultra_store::DbOptions::from_env`]. Its gRPC health is NOT_SERVING while its database
+//! or the event bus is unreachable (events wait in Redis for the consumer group meanwhile).
 
 mod config;
 mod error;
@@ -36,13 +36,20 @@ pub async fn serve(
     let db =
         ultra_store::open_with(&config.database_url, &store::MIGRATOR, &config.db_options).await?;
     let consumer_stop = shutdown.child_token();
-    let readiness = ultra_rpc::Readiness::bus(bus.clone());
+    let readiness =
+        ultra_rpc::Readiness::bus(bus.clone()).and(ultra_rpc::Readiness::database(db.clone()));
     let consumer = events::spawn_consumer(db.clone(), bus, consumer_stop.clone());
-    let routes = tonic::service::Routes::new(BillingServiceServer::new(grpc::BillingGrpc::new(
-        db.pool().clone(),
-    )));
-    let served =
-        ultra_rpc::serve_ready(listener, routes, &[SERVICE_NAME], readiness, shutdown).await;
+    let routes = tonic::service::Routes::new(config.caller_auth.guard(BillingServiceServer::new(
+        grpc::BillingGrpc::new(db.pool().clone()),
+    )))
+    .add_service(ultra_rpc::privacy::privacy_server(
+        "billing",
+        db.clone(),
+        grpc::BillingExport::new(db.pool().clone()),
+        &config.caller_auth,
+    ));
+    let names = [SERVICE_NAME, ultra_rpc::privacy::SERVICE_NAME];
+    let served = ultra_rpc::serve_ready(listener, routes, &names, readiness, shutdown).await;
     consumer_stop.cancel();
     if let Err(error) = consumer.await {
         tracing::error!(error = %error, "billing consumer panicked");

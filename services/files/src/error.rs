@@ -18,6 +18,9 @@ pub enum Error {
     TooLarge { limit: u64 },
     #[error("{0}")]
     Unauthenticated(String),
+    /// The signed caller lacks the permission (checked again here after the gateway).
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("model not found")]
     NotFound,
     /// The client's stream failed (cancelled, reset): its status is passed on.
@@ -46,6 +49,7 @@ impl From<Error> for Status {
             Error::InvalidModel(_) => Status::invalid_argument(error.to_string()),
             Error::TooLarge { .. } => Status::resource_exhausted(error.to_string()),
             Error::Unauthenticated(message) => Status::unauthenticated(message),
+            Error::PermissionDenied(message) => Status::permission_denied(message),
             Error::NotFound => Status::not_found(error.to_string()),
             Error::Stream(status) => status,
             // Internal details go to the log, not to the client.

@@ -11,6 +11,7 @@ use ultra_proto::v1::{
     Caller, CompiledModel, DeleteModelRequest, DeleteModelResponse, GetModelRequest,
     ListModelsRequest, ListModelsResponse, Model, UploadModelRequest,
 };
+use ultra_rpc::Permission;
 
 use crate::error::{Error, Result};
 use crate::model::{self, Format};
@@ -42,7 +43,7 @@ impl FilesGrpc {
                 "the first message of an upload must carry the metadata".into(),
             ));
         };
-        let caller = caller(metadata.caller.as_ref())?.clone();
+        let caller = authorized(metadata.caller.as_ref(), Permission::FileUpload)?.clone();
         let filename = model::clean_filename(&metadata.filename)?;
         let format = Format::of_filename(&filename)?;
         let mut bytes = Vec::new();
@@ -128,7 +129,7 @@ impl FilesGrpc {
     }
 
     async fn delete(&self, request: DeleteModelRequest) -> Result<DeleteModelResponse> {
-        let caller = caller(request.caller.as_ref())?;
+        let caller = authorized(request.caller.as_ref(), Permission::SimulationDelete)?;
         if ultra_rpc::validate_id("model_id", &request.model_id).is_err() {
             return Err(Error::NotFound);
         }
@@ -185,6 +186,17 @@ impl FilesGrpc {
 
 fn caller(caller: Option<&Caller>) -> Result<&Caller> {
     ultra_rpc::caller(caller).map_err(|status| Error::Unauthenticated(status.message().to_owned()))
+}
+
+/// [`caller`], and the signed caller's permission checked (the gateway's check, repeated).
+fn authorized(caller: Option<&Caller>, permission: Permission) -> Result<&Caller> {
+    ultra_rpc::authorize(caller, permission).map_err(|status| {
+        if status.code() == tonic::Code::PermissionDenied {
+            Error::PermissionDenied(status.message().to_owned())
+        } else {
+            Error::Unauthenticated(status.message().to_owned())
+        }
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

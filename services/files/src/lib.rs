@@ -9,6 +9,9 @@
 //! compile is INVALID_ARGUMENT; another org's model is NOT_FOUND. Upload chunks must each
 //! fit tonic's default 4 MiB message limit. Role permissions (`file.upload`, ...) are
 //! enforced by the gateway, which sets the caller.
+//!
+//! GDPR ([`privacy`]): consumes `user.deleted` / `org.deleted` (consumer group `files`) and
+//! exports a user's model metadata.
 
 pub mod config;
 pub mod crypto;
@@ -16,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod model;
+pub mod privacy;
 pub mod store;
 
 use sqlx::migrate::Migrator;
@@ -24,7 +28,6 @@ use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 use ultra_proto::v1::files_service_server::FilesServiceServer;
-use ultra_store::ObjectStore;
 
 pub use config::{Config, ConfigError};
 pub use error::{Error, Result};
@@ -41,23 +44,34 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let db = ultra_store::open_with(&config.database_url, &MIGRATOR, &config.db_options).await?;
-    let objects = ObjectStore::open(&config.storage_dir).await?;
+    let objects = config.open_objects().await?;
+    tracing::info!(objects = objects.location(), "files object store");
     let background = shutdown.child_token();
-    let readiness = ultra_rpc::Readiness::bus(bus.clone());
-    let relay = ultra_store::spawn_relay(db.clone(), bus, background.clone());
+    let readiness =
+        ultra_rpc::Readiness::bus(bus.clone()).and(ultra_rpc::Readiness::database(db.clone()));
+    let relay = ultra_store::spawn_relay(db.clone(), bus.clone(), background.clone());
     let store = store::FilesStore::new(db.clone(), objects, config.master_key.clone());
+    let consumer = privacy::spawn_consumer(store.clone(), db.clone(), bus, background.clone());
+    let privacy_server = ultra_rpc::privacy::privacy_server(
+        "files",
+        db.clone(),
+        privacy::FilesExport::new(store.clone()),
+        &config.caller_auth,
+    );
     let service = grpc::FilesGrpc::new(store, config.max_upload_bytes);
     let name = <FilesServiceServer<grpc::FilesGrpc> as NamedService>::NAME;
     let served = ultra_rpc::serve_ready(
         listener,
-        Routes::new(FilesServiceServer::new(service)),
-        &[name],
+        Routes::new(config.caller_auth.guard(FilesServiceServer::new(service)))
+            .add_service(privacy_server),
+        &[name, ultra_rpc::privacy::SERVICE_NAME],
         readiness,
         shutdown,
     )
     .await;
     background.cancel();
     relay.await?;
+    consumer.await?;
     db.close().await;
     Ok(served?)
 }

@@ -257,3 +257,69 @@ fn model_record(row: &AnyRow) -> Result<ModelRecord> {
         created_at_ms: row.try_get("created_at_ms")?,
     })
 }
+
+/// GDPR: the export of a user's models and the erasures.
+impl FilesStore {
+    /// The models `user_id` uploaded in `org_id`, newest first.
+    pub async fn models_of_user(&self, org_id: &str, user_id: &str) -> Result<Vec<ModelRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MODEL_COLUMNS} FROM models WHERE org_id = $1 AND user_id = $2 \
+             ORDER BY created_at_ms DESC, id DESC"
+        ))
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(model_record).collect()
+    }
+
+    /// Carries out erasure `erasure` of event `event_id` once: marked processed, erased and
+    /// recorded as done in one transaction.
+    ///
+    /// A user's models belong to their organisation (other members run simulations on
+    /// them), so they stay, with the uploader replaced by the pseudonym. An organisation's
+    /// models go with their rows and its data key; the encrypted objects are deleted after
+    /// the commit, and one that fails to go is unreadable all the same (its key is gone).
+    pub async fn erase(&self, event_id: &str, erasure: &ultra_store::ErasureRequest) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        if !ultra_store::mark_processed(&mut tx, event_id).await? {
+            return Ok(());
+        }
+        let mut objects = Vec::new();
+        match &erasure.subject {
+            ultra_store::ErasureSubject::User { user_id } => {
+                sqlx::query("UPDATE models SET user_id = $1 WHERE user_id = $2")
+                    .bind(&erasure.pseudonym)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            ultra_store::ErasureSubject::Organization => {
+                let rows = sqlx::query("SELECT id FROM models WHERE org_id = $1")
+                    .bind(&erasure.org_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for row in rows {
+                    let model_id: String = row.try_get("id")?;
+                    objects.push(object_key(&erasure.org_id, &model_id));
+                }
+                sqlx::query("DELETE FROM models WHERE org_id = $1")
+                    .bind(&erasure.org_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM org_keys WHERE org_id = $1")
+                    .bind(&erasure.org_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        ultra_store::record_erasure(&mut tx, erasure).await?;
+        tx.commit().await?;
+        for key in objects {
+            if let Err(error) = self.objects.delete(&key).await {
+                tracing::warn!(%error, %key, "erased model's object remains (its key is gone)");
+            }
+        }
+        Ok(())
+    }
+}

@@ -46,6 +46,20 @@ pub struct Config {
     /// history the weighted fair share counts. Longer evens out shares over longer spans;
     /// shorter forgets sooner, so that an organisation back from idle catches up on less.
     pub fair_share_window: Duration,
+    /// `ULTRA_SERVICE_SECRET`: verifies the signed caller metadata of requests and signs
+    /// the calls to files and results (`ultra_rpc::CallerAuth`); unset: the caller in the
+    /// message is trusted and nothing is signed (tests).
+    pub caller_auth: ultra_rpc::CallerAuth,
+    /// `ULTRA_SIMULATION_SAMPLES_URL` (default none: raw samples are not kept): the object
+    /// store (`file:///PATH`, `s3://BUCKET/PREFIX`, `gs://BUCKET/PREFIX`, see
+    /// [`ultra_store::ObjectStore::from_url`]) where each finished run's raw output samples
+    /// are written, one object per run (`crate::samples`).
+    pub samples_url: Option<String>,
+    /// The plans' limits (`ULTRA_PLAN_LIMITS`, JSON overrides by tier of the compiled-in
+    /// table, the same variable the gateway reads): each submission is held to its
+    /// organisation's tier for iterations per run and simulations queued or running at
+    /// once. `None` (what [`Config::new`] gives tests of this service alone): not enforced.
+    pub plan_limits: Option<ultra_auth::PlanLimitsTable>,
 }
 
 /// A setting that is missing or unreadable, named by its variable.
@@ -61,6 +75,10 @@ pub enum ConfigError {
     },
     #[error(transparent)]
     Database(#[from] ultra_store::DbConfigError),
+    #[error("ULTRA_SIMULATION_SAMPLES_URL is invalid: {0}")]
+    SamplesUrl(String),
+    #[error("ULTRA_PLAN_LIMITS is invalid: {0}")]
+    PlanLimits(#[from] ultra_auth::PlanLimitsError),
 }
 
 impl Config {
@@ -144,6 +162,25 @@ impl Config {
                 defaults.fair_share_window,
                 &positive,
             )?,
+            caller_auth: ultra_rpc::CallerAuth::from_env(env).map_err(|reason| {
+                ConfigError::Invalid {
+                    variable: ultra_rpc::SERVICE_SECRET_ENV,
+                    value: "<redacted>".to_owned(),
+                    reason,
+                }
+            })?,
+            samples_url: match lookup("ULTRA_SIMULATION_SAMPLES_URL") {
+                None => None,
+                Some(url) => {
+                    let url = url.trim();
+                    ultra_store::ObjectStore::check_url(url)
+                        .map_err(|error| ConfigError::SamplesUrl(error.to_string()))?;
+                    Some(url.to_owned())
+                }
+            },
+            plan_limits: Some(ultra_auth::PlanLimitsTable::from_overrides(
+                env.get(ultra_auth::PLAN_LIMITS_ENV).map(String::as_str),
+            )?),
             ..defaults
         })
     }
@@ -165,6 +202,9 @@ impl Config {
             lease: Duration::from_secs(30),
             progress_interval: Duration::from_millis(100),
             fair_share_window: Duration::from_secs(600),
+            caller_auth: ultra_rpc::CallerAuth::disabled(),
+            samples_url: None,
+            plan_limits: None,
         }
     }
 }

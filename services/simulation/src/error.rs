@@ -32,6 +32,11 @@ pub enum Error {
         service: &'static str,
         status: tonic::Status,
     },
+    /// The organisation's plan does not allow this run: more iterations than its tier's
+    /// per-run limit (`concurrent` false), or as many simulations queued or running as its
+    /// tier allows at once (`concurrent` true: retry when one finishes).
+    #[error("{message}")]
+    PlanLimit { concurrent: bool, message: String },
     /// The service is shutting down.
     #[error("the simulation service is shutting down")]
     ShuttingDown,
@@ -59,6 +64,21 @@ impl From<Error> for tonic::Status {
             Error::NoGpu(_) => tonic::Status::failed_precondition(error.to_string()),
             Error::AlreadyFinished(_) => tonic::Status::failed_precondition(error.to_string()),
             Error::ShuttingDown => tonic::Status::unavailable(error.to_string()),
+            Error::PlanLimit {
+                concurrent,
+                message,
+            } => {
+                let mut status = if concurrent {
+                    tonic::Status::resource_exhausted(message)
+                } else {
+                    tonic::Status::failed_precondition(message)
+                };
+                status.metadata_mut().insert(
+                    ultra_rpc::PROBLEM_METADATA,
+                    tonic::metadata::MetadataValue::from_static(ultra_rpc::PLAN_LIMIT_PROBLEM),
+                );
+                status
+            }
             Error::Peer { service, status } => {
                 tracing::warn!(service, status = %status, "peer call failed");
                 tonic::Status::unavailable(format!("{service} service unavailable"))

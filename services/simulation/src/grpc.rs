@@ -84,15 +84,36 @@ impl SimulationGrpc {
                 .map_err(|error| Error::NoGpu(error.to_string()))?;
         }
         ultra_rpc::validate_id("model_id", &request.model_id).map_err(Error::InvalidArgument)?;
+        let plan = self.plan_limits(request.plan_tier);
+        if let Some((tier, limits)) = plan
+            && request.iterations > limits.max_iterations_per_run
+        {
+            return Err(Error::PlanLimit {
+                concurrent: false,
+                message: format!(
+                    "the {tier} plan allows at most {} iterations per run; {} requested",
+                    limits.max_iterations_per_run, request.iterations
+                ),
+            });
+        }
+        let compiled_request = self
+            .shared
+            .config
+            .caller_auth
+            .peer_request(
+                caller,
+                v1::GetModelRequest {
+                    caller: Some(caller.clone()),
+                    model_id: request.model_id.clone(),
+                    inputs: request.inputs,
+                    outputs: request.outputs,
+                },
+            )
+            .map_err(|status| Error::from_peer("files", status))?;
         let compiled = self
             .files
             .clone()
-            .get_compiled_model(v1::GetModelRequest {
-                caller: Some(caller.clone()),
-                model_id: request.model_id.clone(),
-                inputs: request.inputs,
-                outputs: request.outputs,
-            })
+            .get_compiled_model(compiled_request)
             .await
             .map_err(|status| Error::from_peer("files", status))?
             .into_inner();
@@ -127,6 +148,22 @@ impl SimulationGrpc {
             // unknown weighs 1.
             weight: crate::fair_share::weight(request.plan_tier),
         };
+        if let Some((tier, limits)) = plan {
+            // Counted just before the insert, not in its transaction (a read that upgrades to
+            // a write fails on a busy SQLite): two submissions racing may both pass.
+            let mut conn = self.shared.pool.acquire().await?;
+            let active = store::count_active(&mut conn, &caller.org_id).await?;
+            if active >= u64::from(limits.max_concurrent_simulations) {
+                return Err(Error::PlanLimit {
+                    concurrent: true,
+                    message: format!(
+                        "the {tier} plan allows {} simulation(s) queued or running at once \
+                         and {active} are: retry when one finishes, or cancel one",
+                        limits.max_concurrent_simulations
+                    ),
+                });
+            }
+        }
         let mut tx = self.shared.pool.begin().await?;
         store::insert(&mut tx, &job, &compiled.ir_json).await?;
         ultra_store::enqueue(&mut tx, &events::submitted(&job)).await?;
@@ -135,6 +172,20 @@ impl SimulationGrpc {
         self.shared.wake.notify_one();
         tracing::info!(simulation_id = %job.id, org_id = %job.org_id, iterations = job.iterations, "simulation queued");
         Ok(job)
+    }
+
+    /// The tier of a submission (the gateway's word from the verified token; missing or
+    /// unknown is the lowest) and its limits, when this service enforces plans.
+    fn plan_limits(
+        &self,
+        plan_tier: i32,
+    ) -> Option<(ultra_auth::PlanTier, ultra_auth::PlanLimits)> {
+        let table = self.shared.config.plan_limits.as_ref()?;
+        let tier = v1::PlanTier::try_from(plan_tier)
+            .ok()
+            .and_then(ultra_auth::PlanTier::from_proto)
+            .unwrap_or_default();
+        Some((tier, *table.get(tier)))
     }
 
     async fn cancel(&self, caller: &v1::Caller, simulation_id: &str) -> Result<Job> {
@@ -202,7 +253,11 @@ impl SimulationService for SimulationGrpc {
         request: Request<v1::SubmitRequest>,
     ) -> Result<Response<v1::Simulation>, GrpcStatus> {
         let request = request.into_inner();
-        let caller = ultra_rpc::caller(request.caller.as_ref())?.clone();
+        let caller = ultra_rpc::authorize(
+            request.caller.as_ref(),
+            ultra_rpc::Permission::SimulationCreate,
+        )?
+        .clone();
         let job = self.submit(&caller, request).await?;
         Ok(Response::new(job.to_proto()))
     }
@@ -262,7 +317,10 @@ impl SimulationService for SimulationGrpc {
         request: Request<v1::GetSimulationRequest>,
     ) -> Result<Response<v1::Simulation>, GrpcStatus> {
         let request = request.into_inner();
-        let caller = ultra_rpc::caller(request.caller.as_ref())?;
+        let caller = ultra_rpc::authorize(
+            request.caller.as_ref(),
+            ultra_rpc::Permission::SimulationCreate,
+        )?;
         let job = self.cancel(caller, &request.simulation_id).await?;
         Ok(Response::new(job.to_proto()))
     }

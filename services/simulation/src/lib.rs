@@ -28,19 +28,22 @@
 //! `ULTRA_SIMULATION_THREADS`, `ULTRA_SIMULATION_MAX_ATTEMPTS`,
 //! `ULTRA_SIMULATION_INSTANCE_ID`, `ULTRA_SIMULATION_LEASE_MS`, `ULTRA_SIMULATION_PROGRESS_MS`,
 //! `ULTRA_SIMULATION_FAIR_SHARE_WINDOW_MS`, and the pool settings of
-//! [`ultra_store::DbOptions::from_env`]. Its gRPC health is NOT_SERVING while the event bus
-//! is unreachable; jobs still run, and their events wait in the outbox.
+//! [`ultra_store::DbOptions::from_env`]. Its gRPC health is NOT_SERVING while its database
+//! or the event bus is unreachable; jobs still run, and their events wait in the outbox.
 //!
 //! The database holds `simulations`, `simulation_models` (model snapshots of unfinished
-//! jobs) and the `outbox` of ultra-store.
+//! jobs) and the `outbox` of ultra-store, and for GDPR erasures (consumer group
+//! `simulation`, see `privacy.rs`) `processed_events` and `erasures`.
 
 mod config;
 mod error;
 mod events;
 mod fair_share;
 mod grpc;
+mod privacy;
 mod results;
 mod runner;
+mod samples;
 mod store;
 mod worker;
 
@@ -57,6 +60,7 @@ use ultra_proto::v1::simulation_service_server::SimulationServiceServer;
 pub use config::{Config, ConfigError};
 pub use error::{Error, Result};
 pub use results::{RunFacts, to_proto as results_to_proto};
+pub use samples::{MAGIC as SAMPLES_MAGIC, key as samples_key};
 
 /// The gRPC name of the service, as health checks and reflection report it.
 pub const SERVICE_NAME: &str = "ultra.v1.SimulationService";
@@ -75,11 +79,29 @@ pub async fn serve(
         ultra_store::open_with(&config.database_url, &store::MIGRATOR, &config.db_options).await?;
     let files = FilesServiceClient::new(ultra_rpc::lazy_channel(&config.files_url)?);
     let results = ResultsServiceClient::new(ultra_rpc::lazy_channel(&config.results_url)?);
-    let readiness = ultra_rpc::Readiness::bus(bus.clone());
+    let readiness =
+        ultra_rpc::Readiness::bus(bus.clone()).and(ultra_rpc::Readiness::database(db.clone()));
     let relay_stop = CancellationToken::new();
     let relay = ultra_store::spawn_relay(db.clone(), bus.clone(), relay_stop.clone());
+    let privacy_server = ultra_rpc::privacy::privacy_server(
+        "simulation",
+        db.clone(),
+        privacy::SimulationExport::new(db.pool().clone()),
+        &config.caller_auth,
+    );
+    let samples = match &config.samples_url {
+        Some(url) => {
+            let store = ultra_store::ObjectStore::from_url(url).await?;
+            tracing::info!(samples = store.location(), "raw samples are kept");
+            Some(store)
+        }
+        None => None,
+    };
+    let consumer =
+        privacy::spawn_consumer(db.clone(), bus.clone(), samples.clone(), relay_stop.clone());
     let shared = Arc::new(worker::Shared {
         pool: db.pool().clone(),
+        samples,
         db,
         bus,
         results,
@@ -90,16 +112,20 @@ pub async fn serve(
     });
     worker::recover(&shared, Some(&shared.config.instance_id)).await?;
     let workers = worker::spawn(&shared);
-    let routes = tonic::service::Routes::new(SimulationServiceServer::new(
-        grpc::SimulationGrpc::new(Arc::clone(&shared), files),
+    let routes = tonic::service::Routes::new(shared.config.caller_auth.guard(
+        SimulationServiceServer::new(grpc::SimulationGrpc::new(Arc::clone(&shared), files)),
     ));
-    let served =
-        ultra_rpc::serve_ready(listener, routes, &[SERVICE_NAME], readiness, shutdown).await;
+    let routes = routes.add_service(privacy_server);
+    let names = [SERVICE_NAME, ultra_rpc::privacy::SERVICE_NAME];
+    let served = ultra_rpc::serve_ready(listener, routes, &names, readiness, shutdown).await;
     worker::stop(&shared, workers).await;
     // The relay goes last, so that the events of the jobs that just stopped are published.
     relay_stop.cancel();
     if let Err(error) = relay.await {
         tracing::error!(error = %error, "outbox relay panicked");
+    }
+    if let Err(error) = consumer.await {
+        tracing::error!(error = %error, "erasure consumer panicked");
     }
     served?;
     Ok(())

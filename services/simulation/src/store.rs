@@ -185,6 +185,19 @@ pub async fn insert(conn: &mut sqlx::AnyConnection, job: &Job, ir_json: &str) ->
 }
 
 /// The job `id` if it belongs to `org_id`.
+/// Simulations of `org_id` queued, running or interrupted (waiting to run again): what
+/// its plan's `max_concurrent_simulations` counts.
+pub async fn count_active(conn: &mut sqlx::AnyConnection, org_id: &str) -> Result<u64> {
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM simulations \
+         WHERE org_id = $1 AND status IN ('queued', 'running', 'interrupted')",
+    )
+    .bind(org_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 pub async fn get(pool: &sqlx::AnyPool, org_id: &str, id: &str) -> Result<Option<Job>> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM simulations WHERE id = $1 AND org_id = $2"
@@ -558,3 +571,65 @@ pub async fn interrupt_mine(pool: &sqlx::AnyPool, instance_id: &str) -> Result<u
 
 #[cfg(test)]
 mod tests;
+
+/// The jobs of `user_id` in `org_id`, newest first (GDPR export).
+pub async fn of_user(pool: &sqlx::AnyPool, org_id: &str, user_id: &str) -> Result<Vec<Job>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM simulations WHERE org_id = $1 AND user_id = $2 \
+         ORDER BY created_at_ms DESC, id DESC"
+    ))
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(Job::from_row).collect()
+}
+
+/// The user a job is recorded for now: its submitter, or the pseudonym that replaced them
+/// if they were erased while it ran (so its end event carries no erased id).
+pub async fn user_of(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT user_id FROM simulations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|row| row.try_get("user_id")).transpose()?)
+}
+
+/// Carries out an erasure (inside the transaction that marks the event processed and
+/// records it). A user's jobs belong to their organisation (its members read them and their
+/// results): they stay, with the submitter replaced by the pseudonym. An organisation's jobs
+/// and model snapshots are deleted; a runner of one of them finds its job gone and drops
+/// its outcome (see [`finish`]). Returns the ids of the deleted jobs.
+pub async fn erase(
+    conn: &mut sqlx::AnyConnection,
+    erasure: &ultra_store::ErasureRequest,
+) -> Result<Vec<String>> {
+    let mut deleted = Vec::new();
+    match &erasure.subject {
+        ultra_store::ErasureSubject::User { user_id } => {
+            sqlx::query("UPDATE simulations SET user_id = $1 WHERE user_id = $2")
+                .bind(&erasure.pseudonym)
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        ultra_store::ErasureSubject::Organization => {
+            deleted = sqlx::query_scalar("SELECT id FROM simulations WHERE org_id = $1")
+                .bind(&erasure.org_id)
+                .fetch_all(&mut *conn)
+                .await?;
+            sqlx::query(
+                "DELETE FROM simulation_models WHERE simulation_id IN \
+                 (SELECT id FROM simulations WHERE org_id = $1)",
+            )
+            .bind(&erasure.org_id)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("DELETE FROM simulations WHERE org_id = $1")
+                .bind(&erasure.org_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(deleted)
+}

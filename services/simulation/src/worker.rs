@@ -69,6 +69,8 @@ pub struct Shared {
     pub bus: ultra_bus::Bus,
     pub config: Config,
     pub results: ResultsServiceClient<Channel>,
+    /// Where raw samples are kept (`ULTRA_SIMULATION_SAMPLES_URL`); `None`: they are not.
+    pub samples: Option<ultra_store::ObjectStore>,
     pub running: Mutex<HashMap<String, Running>>,
     /// Wakes an idle worker when a job is queued.
     pub wake: Notify,
@@ -394,6 +396,19 @@ async fn complete(shared: &Shared, job: &Job, finished: Finished) {
         .await;
         return;
     }
+    if let Some(store) = &shared.samples {
+        // Before the job completes, so a completed job has its samples; rewritten whole if
+        // the job is rerun after a crash. Not fatal: the summaries are what the API serves.
+        match crate::samples::keep(store, &job.org_id, &job.id, &finished.result).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(simulation_id = %job.id, "no raw samples kept (none, or too large)")
+            }
+            Err(error) => {
+                tracing::warn!(simulation_id = %job.id, %error, "could not keep the raw samples")
+            }
+        }
+    }
     let usage = Usage {
         evaluated_cells: finished.result.evaluated_nodes as u64,
         compute_units: finished.result.compute_units,
@@ -419,9 +434,15 @@ async fn store_results(
 ) -> Result<(), tonic::Status> {
     let mut delay = Duration::from_millis(100);
     let mut attempt = 1;
+    let caller = request.caller.clone().unwrap_or_default();
     loop {
         let mut client = shared.results.clone();
-        match client.store_results(request.clone()).await {
+        // Signed afresh for each attempt: the metadata lives a minute.
+        let signed = shared
+            .config
+            .caller_auth
+            .peer_request(&caller, request.clone())?;
+        match client.store_results(signed).await {
             Ok(_) => return Ok(()),
             Err(status) if attempt >= STORE_ATTEMPTS || is_permanent(&status) => {
                 return Err(status);
@@ -459,7 +480,7 @@ async fn conclude(
         compute_units,
         error,
     };
-    let event = match (status, &usage) {
+    let mut event = match (status, &usage) {
         (Status::Completed, Some(usage)) => Some(events::completed(job, usage)),
         (Status::Failed, _) => Some(events::failed(job, error)),
         (Status::Cancelled, _) => Some(events::cancelled(job, completed_iterations)),
@@ -475,7 +496,12 @@ async fn conclude(
             ultra_bus::now_ms(),
         )
         .await?;
-        if changed && let Some(event) = &event {
+        if changed && let Some(event) = &mut event {
+            // The submitter as recorded now: an erasure (GDPR) during the run replaced them
+            // by a pseudonym, which the usage event must carry instead of the erased id.
+            if let Some(user_id) = store::user_of(&mut tx, &job.id).await? {
+                event.user_id = user_id;
+            }
             ultra_store::enqueue(&mut tx, event).await?;
         }
         tx.commit().await?;

@@ -63,6 +63,11 @@ impl UsersStore {
         UsersStore { db }
     }
 
+    /// The database, for the stores that share it (audit log, login throttle).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Creates the organisation, the user (its admin) and the membership, and enqueues
     /// `user.registered`, in one transaction.
     pub async fn register(&self, registration: NewRegistration) -> Result<UserRecord> {
@@ -123,10 +128,14 @@ impl UsersStore {
 
     /// `(user_id, password_hash)` for a normalised email.
     pub async fn credentials(&self, email: &str) -> Result<Option<(String, String)>> {
-        let row = sqlx::query("SELECT id, password_hash FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_optional(self.db.pool())
-            .await?;
+        // An invited member has no password yet (''): they cannot log in, and look to a
+        // login exactly like an unknown email (same answer, same time).
+        let row = sqlx::query(
+            "SELECT id, password_hash FROM users WHERE email = $1 AND password_hash <> ''",
+        )
+        .bind(email)
+        .fetch_optional(self.db.pool())
+        .await?;
         row.map(|row| Ok((row.try_get("id")?, row.try_get("password_hash")?)))
             .transpose()
     }

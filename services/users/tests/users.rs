@@ -72,6 +72,7 @@ impl Harness {
 
 fn registration(email: &str, org: &str) -> RegisterRequest {
     RegisterRequest {
+        client: None,
         email: email.into(),
         password: "correct horse battery".into(),
         display_name: "Ada".into(),
@@ -82,6 +83,7 @@ fn registration(email: &str, org: &str) -> RegisterRequest {
 async fn login(client: &mut UsersServiceClient<Channel>, email: &str) -> TokenPair {
     client
         .login(LoginRequest {
+            client: None,
             email: email.into(),
             password: "correct horse battery".into(),
         })
@@ -195,6 +197,7 @@ async fn the_plan_tier_travels_in_the_access_token() {
     let refreshed = harness
         .client
         .refresh(RefreshRequest {
+            client: None,
             refresh_token: tokens.refresh_token,
         })
         .await
@@ -229,14 +232,17 @@ async fn registration_input_is_validated() {
         registration("not-an-email", "Org"),
         registration("ada@example.com", ""),
         RegisterRequest {
+            client: None,
             password: "short".into(),
             ..registration("ada@example.com", "Org")
         },
         RegisterRequest {
+            client: None,
             password: "x".repeat(257),
             ..registration("ada@example.com", "Org")
         },
         RegisterRequest {
+            client: None,
             display_name: "x".repeat(101),
             ..registration("ada@example.com", "Org")
         },
@@ -278,6 +284,7 @@ async fn wrong_password_and_unknown_email_answer_alike() {
     let wrong_password = harness
         .client
         .login(LoginRequest {
+            client: None,
             email: "ada@example.com".into(),
             password: "wrong password".into(),
         })
@@ -286,6 +293,7 @@ async fn wrong_password_and_unknown_email_answer_alike() {
     let unknown_email = harness
         .client
         .login(LoginRequest {
+            client: None,
             email: "bob@example.com".into(),
             password: "wrong password".into(),
         })
@@ -309,6 +317,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let second = harness
         .client
         .refresh(RefreshRequest {
+            client: None,
             refresh_token: first.refresh_token.clone(),
         })
         .await
@@ -323,6 +332,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let reuse = harness
         .client
         .refresh(RefreshRequest {
+            client: None,
             refresh_token: first.refresh_token,
         })
         .await
@@ -331,6 +341,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let after_reuse = harness
         .client
         .refresh(RefreshRequest {
+            client: None,
             refresh_token: second.refresh_token,
         })
         .await
@@ -340,6 +351,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let garbage = harness
         .client
         .refresh(RefreshRequest {
+            client: None,
             refresh_token: "garbage".into(),
         })
         .await
@@ -361,6 +373,7 @@ async fn revoke_logs_out() {
     harness
         .client
         .revoke(RevokeRequest {
+            client: None,
             refresh_token: tokens.refresh_token.clone(),
         })
         .await
@@ -368,6 +381,7 @@ async fn revoke_logs_out() {
     harness
         .client
         .revoke(RevokeRequest {
+            client: None,
             refresh_token: "unknown".into(),
         })
         .await
@@ -375,6 +389,7 @@ async fn revoke_logs_out() {
     let refused = harness
         .client
         .refresh(RefreshRequest {
+            client: None,
             refresh_token: tokens.refresh_token,
         })
         .await
@@ -383,6 +398,7 @@ async fn revoke_logs_out() {
     harness
         .client
         .refresh(RefreshRequest {
+            client: None,
             refresh_token: other_session.refresh_token,
         })
         .await

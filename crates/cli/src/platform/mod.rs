@@ -219,6 +219,8 @@ pub fn platform_env(
     for (variable, file) in [
         ("ULTRA_JWT_SECRET", "jwt_secret"),
         ("ULTRA_MASTER_KEY", "master_key"),
+        // Signs the caller metadata of every gRPC request (ultra_rpc::CallerAuth).
+        ("ULTRA_SERVICE_SECRET", "service_secret"),
     ] {
         if env
             .get(variable)

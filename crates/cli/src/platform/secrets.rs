@@ -1,5 +1,6 @@
-//! The platform's two secrets (the JWT signing secret and the master key that wraps each
-//! organisation's data key), generated on first start and kept under the data directory
+//! The platform's secrets (the JWT signing secret, the master key that wraps each
+//! organisation's data key, and the internal secret that signs the caller metadata between
+//! the gateway and the services), generated on first start and kept under the data directory
 //! with mode 0600, unless the environment supplies them.
 
 use std::io::{Read, Write};

@@ -96,11 +96,12 @@ pub async fn start_platform_on(
     let _ = std::fs::remove_dir_all(&data_dir);
     let mut options = PlatformOptions::new(SocketAddr::from(([127, 0, 0, 1], 0)), &data_dir);
     options.backend = backend;
-    // These tests poll progress fast from one free organisation: raise its API rate (the
-    // limiter stays on the path; `gateway/tests/rate_limit.rs` tests the limits themselves).
+    // These tests poll progress fast and run several simulations from free organisations:
+    // raise that tier's API rate, runs at once and iterations per run (the limits stay on
+    // the path; `gateway/tests/rate_limit.rs` and `serve_plan_limits.rs` test them).
     options.env.insert(
         "ULTRA_PLAN_LIMITS".to_string(),
-        r#"{"free": {"api_requests_per_minute": 1000000}}"#.to_string(),
+        r#"{"free": {"api_requests_per_minute": 1000000, "max_concurrent_simulations": 1000, "max_iterations_per_run": 10000000000}}"#.to_string(),
     );
     for (name, value) in env {
         options
@@ -143,21 +144,26 @@ pub async fn usage_now(
     let mut analytics = AnalyticsServiceClient::connect(platform.service_urls["analytics"].clone())
         .await
         .expect("analytics");
+    // Signed like the gateway signs: the services trust no bare caller.
+    let signer = ultra_rpc::CallerAuth::from_env(&platform.env).expect("service secret");
+    let admin = admin_of(org_id, user_id).unwrap_or_default();
+    let usage_request = v1::GetUsageRequest {
+        caller: Some(admin.clone()),
+        from_ms: 0,
+        to_ms: 0,
+    };
     let usage = billing
-        .get_usage(v1::GetUsageRequest {
-            caller: admin_of(org_id, user_id),
-            from_ms: 0,
-            to_ms: 0,
-        })
+        .get_usage(signer.peer_request(&admin, usage_request).expect("signed"))
         .await
         .expect("billing usage")
         .into_inner();
+    let report_request = v1::UsageReportRequest {
+        caller: Some(admin.clone()),
+        from_ms: 0,
+        to_ms: 0,
+    };
     let report = analytics
-        .get_usage_report(v1::UsageReportRequest {
-            caller: admin_of(org_id, user_id),
-            from_ms: 0,
-            to_ms: 0,
-        })
+        .get_usage_report(signer.peer_request(&admin, report_request).expect("signed"))
         .await
         .expect("analytics report")
         .into_inner();

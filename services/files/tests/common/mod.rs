@@ -51,7 +51,7 @@ pub async fn start_with(overrides: &[(&str, &str)]) -> Harness {
         vars.insert((*name).into(), (*value).into());
     }
     let config = ultra_files::Config::from_env(&vars).expect("config");
-    let storage_dir = config.storage_dir.clone();
+    let storage_dir = config.storage_dir.clone().expect("a local object store");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let bus = Bus::in_process();
@@ -109,11 +109,13 @@ impl Harness {
     }
 }
 
+/// A power user: the service checks permissions itself, and deleting a model needs
+/// `simulation.delete`, which analysts lack.
 pub fn caller(org: &str, user: &str) -> Caller {
     Caller {
         org_id: org.into(),
         user_id: user.into(),
-        role: ultra_proto::v1::Role::Analyst as i32,
+        role: ultra_proto::v1::Role::PowerUser as i32,
     }
 }
 
