@@ -69,15 +69,14 @@ pub struct CallbackQuery {
 }
 
 fn parse_role(name: &str) -> Result<pb::Role, ApiError> {
-    match name {
-        "viewer" => Ok(pb::Role::Viewer),
-        "analyst" => Ok(pb::Role::Analyst),
-        "power_user" => Ok(pb::Role::PowerUser),
-        "admin" => Ok(pb::Role::Admin),
-        other => Err(ApiError::InvalidRequest(format!(
-            "default_role {other:?} is not viewer, analyst or power_user"
-        ))),
-    }
+    // Admin parses here and is refused by the users service (never a default role).
+    name.parse::<ultra_auth::Role>()
+        .map(ultra_auth::Role::to_proto)
+        .map_err(|_| {
+            ApiError::InvalidRequest(format!(
+                "default_role {name:?} is not viewer, analyst or power_user"
+            ))
+        })
 }
 
 /// Sets the caller organisation's OIDC provider (admins only).
