@@ -150,8 +150,15 @@ impl Db {
         self.backend
     }
 
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
+    /// a deferred transaction that reads and then writes fails at once with SQLITE_BUSY
+    /// (no busy wait) when another connection committed in between, as the outbox relay
+    /// does after every event; taking the lock first makes it wait its turn instead.
     pub async fn begin(&self) -> Result<Transaction<'static>, StoreError> {
-        Ok(self.pool.begin().await?)
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// Tells the outbox relay that a transaction with events just committed, so they go out
